@@ -1,0 +1,73 @@
+/*
+ * The translator's public face: translate guest code at the vCPU's current
+ * CS:EIP into the translation cache (TC), find translations, chain them, and
+ * drop them when their guest bytes change. The run loop (src/monitor/run.c)
+ * is the only caller; translated code talks back only through exits.
+ */
+#ifndef TACHYON_BT_H
+#define TACHYON_BT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct machine;
+struct vcpu;
+struct block;
+
+/* Mode bits a translation depends on (with the linear EIP and the CS base). */
+#define MODE_CODE32 (1u << 0)   /* CS.D */
+#define MODE_STACK32 (1u << 1)  /* SS.B */
+#define MODE_CPL_SHIFT 2        /* 2 bits */
+#define MODE_FLAT_SHIFT 4       /* 6 bits: segment i has base 0 */
+#define MODE_PE (1u << 10)
+#define MODE_VM86 (1u << 11)
+#define MODE_TS (1u << 12)
+#define MODE_EM (1u << 13)
+#define MODE_MP (1u << 14)
+#define MODE_OSFXSR (1u << 15)
+#define MODE_PG (1u << 16)
+
+uint32_t bt__mode(const struct vcpu *c);
+
+/* What an EXIT_CALLOUT asks of the monitor (vcpu->exit_arg). */
+enum callout {
+    CALLOUT_INTERP,   /* run the instruction at EIP in the interpreter */
+    CALLOUT_UD,       /* raise #UD at EIP (invalid or unadvertised instruction) */
+    CALLOUT_NM,       /* raise #NM at EIP (FPU/SSE with CR0.TS or CR0.EM) */
+};
+
+int bt__init(struct machine *m);
+void bt__destroy(struct machine *m);
+
+/* Enter translated code at pc; returns when the TC exits (reason in vcpu). */
+void bt__enter(struct machine *m, void *pc);
+
+/* Host entry for the guest instruction at the vCPU's CS:EIP, translating if needed.
+ * Returns NULL only if the TC is full even after a flush (an internal error). */
+void *bt__lookup(struct machine *m);
+
+/* After an exit at a patchable branch (vcpu->exit_pc != 0), link it to target. */
+void bt__chain(struct machine *m, uint64_t site, void *target);
+
+/* Fill the inline indirect-branch table for the vCPU's current eip -> pc. */
+void bt__fill_lookup(struct machine *m, void *pc);
+
+/* Guest-physical page gpa (4 KiB aligned) was written: drop its translations. */
+void bt__invalidate_page(struct machine *m, uint32_t gpa);
+/* Bumped by every flush: sites and pointers from an older generation are gone. */
+uint64_t bt__generation(struct machine *m);
+/* Drop everything (mode-table changes, TC full, guest asked for a full flush). */
+void bt__flush(struct machine *m);
+
+/* Host-fault support: map a host PC inside the TC to the guest instruction.
+ * Fills *eip and *fixup_reg (host register saved in R9 that must be restored, or -1).
+ * Returns false if pc is not inside translated guest code. Async-signal-safe. */
+bool bt__pc_to_guest(struct machine *m, uint64_t pc, uint32_t *eip, int *fixup_reg);
+
+/* Is pc inside the TC at all (guest code or stubs)? Async-signal-safe. */
+bool bt__pc_in_tc(struct machine *m, uint64_t pc);
+
+/* Address of the generic exit stub (the signal handler resumes there). */
+void *bt__exit_stub(struct machine *m);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * Translator internals shared by tc.c (the cache and its maps), stubs.c (the
+ * fixed entry/exit/lookup code) and translate.c/ident.c (the code generator).
+ */
+#ifndef TACHYON_BT_INTERNAL_H
+#define TACHYON_BT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <Zydis/Zydis.h>
+
+#include "bt/bt.h"
+#include "bt/emit.h"
+
+#define TC_SIZE (64u << 20)          /* bytes of translated code before a flush */
+#define TC_STUB_SIZE (4u << 10)      /* fixed stubs at the start of the TC */
+#define BLOCK_MAX_INSNS 64
+#define BLOCK_MAX_HOST 8192          /* worst case per block; checked before each block */
+#define BLOCK_HASH_BITS 16
+#define LOOKUP_BITS 16               /* inline indirect-branch table entries: 64 Ki */
+#define LOOKUP_TABLES 8              /* tables kept for distinct (mode, CS base) pairs */
+
+/* Host scratch registers (DESIGN.md §1: R8-R11 are the translator's). */
+#define T_VAL H_R8   /* values, indirect-branch targets */
+#define T_SAVE H_R9  /* a guest register swapped out (fixups) */
+#define T_ADDR H_R10 /* computed guest addresses */
+#define T_TMP H_R11  /* segment bases and other short-lived values */
+
+/* One guest instruction of a block: where its host code starts. */
+struct insn_map {
+    uint16_t host_off;
+    int8_t fixup_reg;   /* host reg saved in R9 while this instruction runs, or -1 */
+    uint8_t len;        /* guest length */
+    uint32_t eip;
+};
+
+/* A patchable jump in a block, and where it is linked to. */
+struct exit_site {
+    uint8_t *site;       /* the rel32 field */
+    uint8_t *stub;       /* its unlinked target (the exit stub) */
+    struct block *to;    /* block it is chained to, or NULL */
+    struct exit_site *next_in; /* next site linked into the same block */
+};
+
+struct block {
+    uint32_t lin;          /* linear address of the first instruction (CS base + EIP) */
+    uint32_t eip;
+    uint32_t cs_base;
+    uint32_t mode;
+    uint32_t pages[2];     /* guest-physical pages the guest bytes come from (~0 = none) */
+    uint8_t *host;         /* entry point in the TC */
+    uint32_t host_len;
+    uint16_t ninsn;
+    uint16_t nexits;
+    bool dead;
+    struct block *hash_next;
+    struct block *page_next[2];
+    struct exit_site *incoming;  /* sites in other blocks that jump straight here */
+    struct exit_site exits[2];
+    struct insn_map map[];
+};
+
+struct lookup_entry {
+    uint32_t neg_eip;      /* -eip: the inline check adds the target and tests for zero */
+    uint32_t pad;
+    uint64_t host;         /* block entry, or the miss stub */
+};
+
+struct lookup_table {
+    uint32_t mode, cs_base;
+    uint64_t stamp;        /* last use, for replacement */
+    struct lookup_entry *tab;
+};
+
+struct page_list {
+    uint32_t gpa;
+    struct block *head;
+    struct page_list *next;
+};
+
+struct bt {
+    struct machine *m;
+    uint8_t *tc;           /* RWX, below 2 GiB so host addresses fit in imm32 */
+    uint8_t *tc_free;      /* bump pointer */
+    uint8_t *tc_end;
+
+    /* fixed stubs */
+    void (*enter)(struct vcpu *c, void *pc);
+    uint8_t *exit_common;    /* saves the guest state and returns from enter() */
+    uint8_t *exit_translate; /* sets EXIT_TRANSLATE, then exit_common */
+    uint8_t *lookup;         /* inline indirect-branch lookup, target in R8D */
+    uint8_t *lookup_miss;    /* table entries that are empty point here */
+
+    struct block *hash[1u << BLOCK_HASH_BITS];
+    struct block **blocks;   /* all blocks in TC order, for host PC -> block */
+    size_t nblocks, cap_blocks;
+
+    struct page_list *pages[1024]; /* guest-physical page -> blocks, hashed */
+
+    struct lookup_table tables[LOOKUP_TABLES];
+    uint64_t stamp;
+    uint64_t generation;     /* flushes so far */
+
+    ZydisDecoder dec32, dec16;
+};
+
+/* tc.c */
+struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode);
+void tc__insert(struct bt *bt, struct block *b);
+struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base);
+void tc__table_clear(struct bt *bt, struct lookup_table *t);
+
+/* stubs.c */
+void stubs__emit(struct bt *bt);
+
+/* translate.c */
+struct block *translate__block(struct machine *m, struct bt *bt);
+
+#endif
+
+/* ---- code generation (translate.c, ident.c) ---- */
+
+/* One decoded guest instruction, normalized to 32-bit-mode encoding. */
+struct dinsn {
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    uint8_t bytes[16];   /* the bytes `in` was decoded from (32-bit mode) */
+    uint32_t eip;        /* guest EIP of the instruction */
+    uint8_t len;         /* guest length (of the original bytes) */
+};
+
+/* A guest memory operand: guest register numbers (-1 = none). */
+struct memref {
+    int base, index, scale;
+    int32_t disp;
+    int seg;             /* SEG_* */
+    bool addr16;
+};
+
+struct xlate {
+    struct machine *m;
+    struct bt *bt;
+    struct vcpu *c;
+    struct emitter e;
+    uint32_t mode, cs_base;
+    unsigned flat;       /* bit i: segment i has base 0 */
+    int fixup_reg;       /* host register saved in R9 by the current instruction, or -1 */
+};
+
+/* Map a Zydis GPR to a guest register number; *high8 set for AH/CH/DH/BH. -1 if not a GPR. */
+int zreg_gpr(ZydisRegister r, bool *high8);
+int zreg_seg(ZydisRegister r);
+void memref_from(struct memref *mr, const ZydisDecodedInstruction *in, const ZydisDecodedOperand *op);
+
+/* Compute the guest address of mr into host register a: linear (segment base added
+ * unless the segment is flat) or, for agen, the offset only. bias is added when the
+ * base register is ESP (POP [ESP+x] addresses with the incremented ESP). */
+void ident__addr(struct xlate *x, const struct memref *mr, int a, int32_t bias, bool agen);
+
+/* Emit `prefixes gs addr32 [REX] opcode modrm(reg, mem) tail`: one instruction that
+ * accesses guest memory mr. reg is a host register number (REX.R added when >= 8, or
+ * when rex_r is set for guest ESP) or an opcode extension (/digit). */
+void ident__memop(struct xlate *x, const uint8_t *pre, int npre, bool rex_w, int reg,
+                  const uint8_t *op, int oplen, const struct memref *mr, int32_t bias,
+                  const uint8_t *tail, int ntail);
+
+/* Re-emit d as the same host instruction (registers mapped, memory through the window).
+ * Returns false when d cannot be re-emitted this way. */
+bool ident__emit(struct xlate *x, const struct dinsn *d);

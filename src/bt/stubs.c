@@ -1,0 +1,100 @@
+/*
+ * The fixed code at the start of the translation cache: the entry trampoline
+ * that loads guest state into host registers, the common exit that stores it
+ * back (including the x87/SSE state, so C code runs with a clean FPU), and
+ * the inline indirect-branch lookup. All are generated with the emitter so
+ * their vCPU offsets come from offsetof() and cannot drift.
+ *
+ * The lookup is flag-free (guest flags are live across indirect branches):
+ * the table holds -eip, so `lea ecx, [rcx + r8]` is zero exactly on a hit and
+ * JRCXZ tests it without touching RFLAGS.
+ */
+#include <stddef.h>
+
+#include "bt/internal.h"
+#include "monitor/cpu.h"
+
+#define OFF(f) ((int32_t)offsetof(struct vcpu, f))
+#define GPR(i) ((int32_t)(offsetof(struct vcpu, gpr) + 8 * (i)))
+
+static void emit_exit_common(struct emitter *e)
+{
+    for (int i = 0; i < 8; i++)
+        emit_store64(e, host_reg(i), H_R15, GPR(i));
+    emit_pushfq(e);
+    emit_op_mem(e, false, (const uint8_t[]){0x8f}, 1, 0, H_R15, OFF(rflags)); /* pop [r15+rflags] */
+    emit_op_mem(e, true, (const uint8_t[]){0x0f, 0xae}, 2, 0, H_R15, OFF(fxsave)); /* fxsave64 */
+    emit_bytes(e, (const uint8_t[]){0xdb, 0xe3}, 2);                            /* fninit */
+    emit_store_imm(e, false, H_R15, OFF(scratch), 0x1f80);
+    emit_op_mem(e, false, (const uint8_t[]){0x0f, 0xae}, 2, 2, H_R15, OFF(scratch)); /* ldmxcsr */
+    emit1(e, 0xfc);                                                             /* cld */
+    emit_load64(e, H_RSP, H_R15, OFF(host_rsp));
+    emit_bytes(e, (const uint8_t[]){0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3},
+               11);
+}
+
+static void emit_enter(struct emitter *e)
+{
+    emit_bytes(e, (const uint8_t[]){0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57}, 10);
+    emit_mov_rr(e, true, H_R15, H_RDI);
+    emit_store64(e, H_RSP, H_R15, OFF(host_rsp));
+    emit_mov_rr(e, true, H_R11, H_RSI);
+    emit_op_mem(e, true, (const uint8_t[]){0x0f, 0xae}, 2, 1, H_R15, OFF(fxsave)); /* fxrstor64 */
+    emit_op_mem(e, false, (const uint8_t[]){0xff}, 1, 6, H_R15, OFF(rflags));    /* push [..] */
+    emit_popfq(e);
+    for (int i = 0; i < 8; i++)
+        emit_load64(e, host_reg(i), H_R15, GPR(i));
+    emit_bytes(e, (const uint8_t[]){0x41, 0xff, 0xe3}, 3); /* jmp r11 */
+}
+
+/* Exit for a translation miss: R8D holds the target EIP; nothing to chain. */
+static void emit_miss(struct emitter *e, struct bt *bt)
+{
+    emit_store32(e, T_VAL, H_R15, OFF(eip));
+    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
+    emit_jmp(e, bt->exit_translate);
+}
+
+static void emit_lookup(struct emitter *e, struct bt *bt)
+{
+    uint8_t *jrcxz;
+
+    emit_movzx16(e, T_ADDR, T_VAL);                   /* r10d = eip & 0xffff */
+    emit_lea32(e, T_ADDR, T_ADDR, T_ADDR, 1, 0);      /* r10d *= 2 (16-byte entries) */
+    emit_load64(e, T_TMP, H_R15, OFF(lookup));
+    emit_bytes(e, (const uint8_t[]){0x4f, 0x8d, 0x1c, 0xd3}, 4); /* lea r11, [r11 + r10*8] */
+    emit_mov_rr(e, true, T_SAVE, H_RCX);
+    emit_load32(e, H_RCX, T_TMP, 0);                  /* ecx = -entry eip */
+    emit_lea32(e, H_RCX, H_RCX, T_VAL, 1, 0);         /* ecx = target - entry eip */
+    emit1(e, 0xe3);                                   /* jrcxz hit */
+    jrcxz = e->p;
+    emit1(e, 0);
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
+    emit_miss(e, bt);
+    *jrcxz = (uint8_t)(e->p - (jrcxz + 1));
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
+    emit_bytes(e, (const uint8_t[]){0x41, 0xff, 0x63, 0x08}, 4); /* jmp [r11 + 8] */
+}
+
+void stubs__emit(struct bt *bt)
+{
+    struct emitter e = {bt->tc, bt->tc + TC_STUB_SIZE, false};
+
+    bt->enter = (void (*)(struct vcpu *, void *))(void *)e.p;
+    emit_enter(&e);
+
+    bt->exit_translate = e.p;
+    emit_store_imm(&e, false, H_R15, OFF(exit_reason), EXIT_TRANSLATE);
+    bt->exit_common = e.p;
+    emit_exit_common(&e);
+
+    bt->lookup_miss = e.p;
+    emit_miss(&e, bt);
+
+    bt->lookup = e.p;
+    emit_lookup(&e, bt);
+
+    if (e.overflow)
+        __builtin_trap(); /* TC_STUB_SIZE is far larger than the stubs */
+    bt->tc_free = bt->tc + TC_STUB_SIZE;
+}

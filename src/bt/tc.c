@@ -1,0 +1,393 @@
+/*
+ * The translation cache and its maps.
+ *
+ * Policy: one RWX region below 2 GiB (host addresses fit in imm32, and the
+ * same mapping is written and executed, which software-emulated hosts need),
+ * filled by a bump pointer. When it is full everything is flushed: blocks,
+ * chains, lookup tables. Blocks are found by (linear EIP, CS base, mode) in a
+ * hash; by guest-physical page for invalidation; by host address (they are
+ * appended in TC order) for faults. A dropped block stays in the TC until the
+ * next flush, but nothing jumps to it any more: its incoming chains are
+ * re-pointed at their exit stubs and its lookup-table entries are cleared.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "bt/internal.h"
+#include "monitor/log.h"
+#include "monitor/machine.h"
+#include "mmu-shadow/window.h"
+#include "monitor/cpu.h"
+#include "monitor/stats.h"
+
+static unsigned block_hash(uint32_t lin, uint32_t mode)
+{
+    uint32_t h = (lin ^ (mode * 0x9e3779b1u)) * 0x85ebca6bu;
+    return h >> (32 - BLOCK_HASH_BITS);
+}
+
+/* The TC must lie below 2 GiB: stubs store host addresses as sign-extended imm32.
+ * MAP_32BIT asks for that, but not every environment honours it (qemu-user, used
+ * for the pre-VT check, ignores it), so fall back to explicit hints. */
+static void *tc_map(void)
+{
+    const int prot = PROT_READ | PROT_WRITE | PROT_EXEC;
+    void *p = mmap(NULL, TC_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+
+    for (uint64_t hint = 0x10000000;; hint += 0x8000000) {
+        if (p != MAP_FAILED && (uint64_t)p + TC_SIZE <= 0x80000000ull)
+            return p;
+        if (p != MAP_FAILED)
+            munmap(p, TC_SIZE);
+        if (hint + TC_SIZE > 0x80000000ull)
+            return NULL;
+        p = mmap((void *)hint, TC_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
+}
+
+int bt__init(struct machine *m)
+{
+    struct bt *bt = calloc(1, sizeof(*bt));
+    void *tc;
+
+    if (!bt)
+        return -ENOMEM;
+    tc = tc_map();
+    if (!tc) {
+        free(bt);
+        return -ENOMEM;
+    }
+    bt->m = m;
+    bt->tc = tc;
+    bt->tc_end = bt->tc + TC_SIZE;
+    ZydisDecoderInit(&bt->dec32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+    ZydisDecoderInit(&bt->dec16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
+    stubs__emit(bt);
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
+        bt->tables[i].tab = malloc(sizeof(struct lookup_entry) << LOOKUP_BITS);
+        if (!bt->tables[i].tab)
+            return -ENOMEM;
+        bt->tables[i].mode = ~0u;
+        tc__table_clear(bt, &bt->tables[i]);
+    }
+    m->bt = bt;
+    return 0;
+}
+
+static void free_blocks(struct bt *bt)
+{
+    for (size_t i = 0; i < bt->nblocks; i++)
+        free(bt->blocks[i]);
+    bt->nblocks = 0;
+    memset(bt->hash, 0, sizeof(bt->hash));
+    for (size_t i = 0; i < sizeof(bt->pages) / sizeof(bt->pages[0]); i++) {
+        while (bt->pages[i]) {
+            struct page_list *p = bt->pages[i];
+            bt->pages[i] = p->next;
+            free(p);
+        }
+    }
+}
+
+void bt__destroy(struct machine *m)
+{
+    struct bt *bt = m->bt;
+
+    if (!bt)
+        return;
+    free_blocks(bt);
+    free(bt->blocks);
+    for (int i = 0; i < LOOKUP_TABLES; i++)
+        free(bt->tables[i].tab);
+    munmap(bt->tc, TC_SIZE);
+    free(bt);
+    m->bt = NULL;
+}
+
+void tc__table_clear(struct bt *bt, struct lookup_table *t)
+{
+    for (size_t i = 0; i < (1u << LOOKUP_BITS); i++) {
+        t->tab[i].neg_eip = 1;  /* matches no eip whose low 16 bits select slot i... */
+        t->tab[i].host = (uint64_t)bt->lookup_miss; /* ...and a false match only exits */
+    }
+}
+
+struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base)
+{
+    struct lookup_table *victim = &bt->tables[0];
+
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
+        struct lookup_table *t = &bt->tables[i];
+        if (t->mode == mode && t->cs_base == cs_base) {
+            t->stamp = ++bt->stamp;
+            return t;
+        }
+        if (t->stamp < victim->stamp)
+            victim = t;
+    }
+    if (victim->mode != ~0u)
+        tc__table_clear(bt, victim);
+    victim->mode = mode;
+    victim->cs_base = cs_base;
+    victim->stamp = ++bt->stamp;
+    return victim;
+}
+
+void bt__flush(struct machine *m)
+{
+    struct bt *bt = m->bt;
+
+    free_blocks(bt);
+    bt->tc_free = bt->tc + TC_STUB_SIZE;
+    for (int i = 0; i < LOOKUP_TABLES; i++)
+        if (bt->tables[i].mode != ~0u)
+            tc__table_clear(bt, &bt->tables[i]);
+    bt->generation++;
+    STAT_INC(bt_tc_flushes);
+}
+
+uint64_t bt__generation(struct machine *m)
+{
+    return m->bt->generation;
+}
+
+void *bt__lookup(struct machine *m)
+{
+    struct vcpu *c = m->cpu;
+    struct bt *bt = m->bt;
+    uint32_t mode = bt__mode(c), cs_base = c->seg[SEG_CS].base;
+    struct block *b;
+
+    c->lookup = tc__table(bt, mode, cs_base)->tab;
+    b = tc__find(bt, cs_base + c->eip, cs_base, mode);
+    if (b) {
+        STAT_INC(bt_block_hits);
+        return b->host;
+    }
+    STAT_INC(bt_block_misses);
+    b = translate__block(m, bt);
+    c->lookup = tc__table(bt, mode, cs_base)->tab;
+    return b ? b->host : NULL;
+}
+
+struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode)
+{
+    for (struct block *b = bt->hash[block_hash(lin, mode)]; b; b = b->hash_next)
+        if (b->lin == lin && b->mode == mode && b->cs_base == cs_base)
+            return b;
+    return NULL;
+}
+
+static struct page_list **page_slot(struct bt *bt, uint32_t gpa)
+{
+    return &bt->pages[(gpa >> 12) % (sizeof(bt->pages) / sizeof(bt->pages[0]))];
+}
+
+static struct page_list *page_get(struct bt *bt, uint32_t gpa, bool create)
+{
+    struct page_list **slot = page_slot(bt, gpa), *p;
+
+    for (p = *slot; p; p = p->next)
+        if (p->gpa == gpa)
+            return p;
+    if (!create)
+        return NULL;
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        die("out of memory");
+    p->gpa = gpa;
+    p->next = *slot;
+    *slot = p;
+    return p;
+}
+
+void tc__insert(struct bt *bt, struct block *b)
+{
+    unsigned h = block_hash(b->lin, b->mode);
+
+    b->hash_next = bt->hash[h];
+    bt->hash[h] = b;
+    for (int i = 0; i < 2; i++) {
+        if (b->pages[i] == ~0u)
+            continue;
+        mmu__protect_code(bt->m, b->pages[i]);
+        struct page_list *p = page_get(bt, b->pages[i], true);
+        b->page_next[i] = p->head;
+        p->head = b;
+    }
+    if (bt->nblocks == bt->cap_blocks) {
+        bt->cap_blocks = bt->cap_blocks ? 2 * bt->cap_blocks : 4096;
+        bt->blocks = realloc(bt->blocks, bt->cap_blocks * sizeof(*bt->blocks));
+        if (!bt->blocks)
+            die("out of memory");
+    }
+    bt->blocks[bt->nblocks++] = b;
+}
+
+void bt__chain(struct machine *m, uint64_t site_addr, void *target)
+{
+    struct bt *bt = m->bt;
+    uint8_t *site = (uint8_t *)site_addr;
+    struct block *from = NULL, *to = NULL;
+    struct exit_site *s = NULL;
+
+    /* Find the blocks on both ends: the site's block and the target's block. */
+    for (size_t lo = 0, hi = bt->nblocks; lo < hi;) {
+        size_t mid = (lo + hi) / 2;
+        struct block *b = bt->blocks[mid];
+        if (site < b->host)
+            hi = mid;
+        else if (site >= b->host + b->host_len)
+            lo = mid + 1;
+        else {
+            from = b;
+            break;
+        }
+    }
+    for (size_t lo = 0, hi = bt->nblocks; lo < hi;) {
+        size_t mid = (lo + hi) / 2;
+        struct block *b = bt->blocks[mid];
+        if ((uint8_t *)target < b->host)
+            hi = mid;
+        else if ((uint8_t *)target > b->host)
+            lo = mid + 1;
+        else {
+            to = b;
+            break;
+        }
+    }
+    if (!from || !to || from->dead || to->dead)
+        return;
+    for (int i = 0; i < from->nexits; i++)
+        if (from->exits[i].site == site)
+            s = &from->exits[i];
+    if (!s || s->to)
+        return;
+    s->to = to;
+    s->next_in = to->incoming;
+    to->incoming = s;
+    patch_rel32(site, to->host);
+    STAT_INC(bt_chain_links);
+}
+
+static void unlink_outgoing(struct block *b)
+{
+    for (int i = 0; i < b->nexits; i++) {
+        struct exit_site *s = &b->exits[i];
+        if (!s->to)
+            continue;
+        for (struct exit_site **pp = &s->to->incoming; *pp; pp = &(*pp)->next_in)
+            if (*pp == s) {
+                *pp = s->next_in;
+                break;
+            }
+        s->to = NULL;
+    }
+}
+
+static void drop_block(struct bt *bt, struct block *b)
+{
+    struct block **pp;
+
+    if (b->dead)
+        return;
+    b->dead = true;
+    for (struct exit_site *s = b->incoming; s; s = s->next_in) {
+        patch_rel32(s->site, s->stub);
+        s->to = NULL;
+    }
+    b->incoming = NULL;
+    unlink_outgoing(b);
+    for (pp = &bt->hash[block_hash(b->lin, b->mode)]; *pp; pp = &(*pp)->hash_next)
+        if (*pp == b) {
+            *pp = b->hash_next;
+            break;
+        }
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
+        struct lookup_table *t = &bt->tables[i];
+        struct lookup_entry *le = &t->tab[b->eip & ((1u << LOOKUP_BITS) - 1)];
+        if (t->mode == b->mode && t->cs_base == b->cs_base && le->host == (uint64_t)b->host) {
+            le->neg_eip = 1;
+            le->host = (uint64_t)bt->lookup_miss;
+        }
+    }
+    STAT_INC(bt_blocks_dropped);
+}
+
+void bt__invalidate_page(struct machine *m, uint32_t gpa)
+{
+    struct bt *bt = m->bt;
+    struct page_list **slot = page_slot(bt, gpa & ~0xfffu), *p;
+
+    for (p = *slot; p && p->gpa != (gpa & ~0xfffu); p = p->next)
+        ;
+    if (!p)
+        return;
+    for (struct block *b = p->head, *next; b; b = next) {
+        next = b->pages[0] == p->gpa ? b->page_next[0] : b->page_next[1];
+        drop_block(bt, b);
+    }
+    /* Blocks spanning two pages stay on the other page's list, marked dead. */
+    p->head = NULL;
+    STAT_INC(bt_invalidations);
+}
+
+void bt__fill_lookup(struct machine *m, void *pc)
+{
+    struct vcpu *c = m->cpu;
+    struct lookup_entry *le = (struct lookup_entry *)c->lookup + (c->eip & ((1u << LOOKUP_BITS) - 1));
+
+    le->neg_eip = -c->eip;
+    le->host = (uint64_t)pc;
+    STAT_INC(bt_lookup_fills);
+}
+
+static struct block *block_at(struct bt *bt, uint64_t pc)
+{
+    size_t lo = 0, hi = bt->nblocks;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        struct block *b = bt->blocks[mid];
+        if (pc < (uint64_t)b->host)
+            hi = mid;
+        else if (pc >= (uint64_t)b->host + b->host_len)
+            lo = mid + 1;
+        else
+            return b;
+    }
+    return NULL;
+}
+
+bool bt__pc_to_guest(struct machine *m, uint64_t pc, uint32_t *eip, int *fixup_reg)
+{
+    struct block *b = block_at(m->bt, pc);
+    uint32_t off;
+    int i;
+
+    if (!b)
+        return false;
+    off = (uint32_t)(pc - (uint64_t)b->host);
+    for (i = b->ninsn - 1; i > 0 && b->map[i].host_off > off; i--)
+        ;
+    *eip = b->map[i].eip;
+    *fixup_reg = b->map[i].fixup_reg;
+    return true;
+}
+
+bool bt__pc_in_tc(struct machine *m, uint64_t pc)
+{
+    return pc - (uint64_t)m->bt->tc < TC_SIZE;
+}
+
+void *bt__exit_stub(struct machine *m)
+{
+    return m->bt->exit_common;
+}
+
+void bt__enter(struct machine *m, void *pc)
+{
+    m->bt->enter(m->cpu, pc);
+}

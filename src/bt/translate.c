@@ -1,0 +1,856 @@
+/*
+ * The block builder: decode guest instructions from CS:EIP up to a control
+ * transfer (or 64 instructions, or the end of a page), re-emit each one, and
+ * close the block with exit stubs that the run loop later chains.
+ *
+ * Per instruction, one of:
+ *   IDENT        ident.c re-emits it (most of the ISA, x87/MMX/SSE included);
+ *   stack        PUSH/POP/CALL/RET/LEAVE as MOV/LEA on R12 (guest ESP), with
+ *                the store before the ESP update so a fault leaves ESP intact;
+ *   branch       Jcc/JMP/LOOP/JECXZ end the block in patchable jumps;
+ *                indirect targets go to the flag-free inline lookup in R8D;
+ *   callout      everything else (sensitive, I/O, ES-string, BCD, ...) exits
+ *                to the monitor, which runs it in the interpreter and resumes
+ *                at the next instruction's host code.
+ *
+ * Each block has one budget check, placed before the first instruction at
+ * which no guest flag is live, so it needs no flag save; only blocks that
+ * never kill the flags pay for PUSHFQ/POPFQ around it.
+ *
+ * 16-bit code is first normalized: its bytes are rewritten with the operand-
+ * and address-size prefixes toggled and decoded again as 32-bit code, which
+ * Zydis confirms has the same operands. Everything after works on 32-bit
+ * encodings.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bt/internal.h"
+#include "mmu-shadow/mem.h"
+#include "monitor/cpu.h"
+#include "monitor/log.h"
+#include "monitor/machine.h"
+#include "monitor/stats.h"
+
+#define OFF(f) ((int32_t)offsetof(struct vcpu, f))
+#define FLAGS_ALL (EFL_STATUS)
+
+struct pending_exit {
+    uint8_t *site;
+    uint32_t target;
+};
+
+struct build {
+    struct xlate x;
+    struct dinsn d[BLOCK_MAX_INSNS];
+    struct insn_map map[BLOCK_MAX_INSNS];
+    int n;
+    struct pending_exit exits[2];
+    int nexits;
+    bool code32, stack32;
+};
+
+uint32_t bt__mode(const struct vcpu *c)
+{
+    uint32_t m = 0;
+
+    if (c->seg[SEG_CS].flags & SEGF_DB)
+        m |= MODE_CODE32;
+    if (c->seg[SEG_SS].flags & SEGF_DB)
+        m |= MODE_STACK32;
+    m |= vcpu_cpl(c) << MODE_CPL_SHIFT;
+    for (int i = 0; i < SEG_NR; i++)
+        if (c->seg[i].base == 0)
+            m |= 1u << (MODE_FLAT_SHIFT + i);
+    if (c->cr0 & CR0_PE)
+        m |= MODE_PE;
+    if (c->eflags_sys & EFL_VM)
+        m |= MODE_VM86;
+    if (c->cr0 & CR0_TS)
+        m |= MODE_TS;
+    if (c->cr0 & CR0_EM)
+        m |= MODE_EM;
+    if (c->cr0 & CR0_MP)
+        m |= MODE_MP;
+    if (c->cr4 & CR4_OSFXSR)
+        m |= MODE_OSFXSR;
+    if (c->cr0 & CR0_PG)
+        m |= MODE_PG;
+    return m;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+static bool same_shape(const ZydisDecodedInstruction *a, const ZydisDecodedOperand *ao,
+                       const ZydisDecodedInstruction *b, const ZydisDecodedOperand *bo)
+{
+    if (a->mnemonic != b->mnemonic || a->operand_width != b->operand_width ||
+        a->address_width != b->address_width || a->operand_count != b->operand_count)
+        return false;
+    for (int i = 0; i < a->operand_count; i++)
+        if (ao[i].type != bo[i].type || ao[i].size != bo[i].size)
+            return false;
+    return true;
+}
+
+/* Rebuild 16-bit-mode bytes as 32-bit-mode bytes with the same meaning. */
+static bool normalize16(struct bt *bt, struct dinsn *d, const uint8_t *raw,
+                        const ZydisDecodedInstruction *in16, const ZydisDecodedOperand *ops16)
+{
+    static const int toggles[4][2] = {{1, 1}, {0, 1}, {1, 0}, {0, 0}};
+    bool has66 = false, has67 = false;
+    int np = in16->raw.prefix_count;
+
+    for (int i = 0; i < np; i++) {
+        if (raw[i] == 0x66 && in16->raw.prefixes[i].type != ZYDIS_PREFIX_TYPE_IGNORED)
+            has66 = true;
+        if (raw[i] == 0x67)
+            has67 = true;
+    }
+    for (int t = 0; t < 4; t++) {
+        uint8_t buf[20];
+        int n = 0;
+        bool want66 = has66 ^ toggles[t][0], want67 = has67 ^ toggles[t][1];
+
+        if (want66 && toggles[t][0])
+            buf[n++] = 0x66;
+        if (want67 && toggles[t][1])
+            buf[n++] = 0x67;
+        for (int i = 0; i < np; i++) {
+            if ((raw[i] == 0x66 && toggles[t][0]) || (raw[i] == 0x67 && toggles[t][1]))
+                continue;
+            buf[n++] = raw[i];
+        }
+        memcpy(buf + n, raw + np, in16->length - np);
+        n += in16->length - np;
+        if (n > 15)
+            continue;
+        if (ZYAN_FAILED(ZydisDecoderDecodeFull(&bt->dec32, buf, n, &d->in, d->ops)))
+            continue;
+        if (d->in.length != n || !same_shape(&d->in, d->ops, in16, ops16))
+            continue;
+        memcpy(d->bytes, buf, n);
+        return true;
+    }
+    return false;
+}
+
+/* Decode one instruction at lin; false if the bytes are not a valid instruction. */
+static bool decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *d)
+{
+    struct machine *m = b->x.m;
+    uint8_t raw[16];
+    struct mem_fault f;
+
+    memset(raw, 0, sizeof(raw));
+    if (mem__lin_read_buf(m, lin, raw, 15, &f) < 0)
+        return false;
+    d->eip = eip;
+    if (b->code32) {
+        if (ZYAN_FAILED(ZydisDecoderDecodeFull(&b->x.bt->dec32, raw, 15, &d->in, d->ops)))
+            return false;
+        memcpy(d->bytes, raw, d->in.length);
+        d->len = d->in.length;
+        return true;
+    }
+    ZydisDecodedInstruction in16;
+    ZydisDecodedOperand ops16[ZYDIS_MAX_OPERAND_COUNT];
+    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&b->x.bt->dec16, raw, 15, &in16, ops16)))
+        return false;
+    d->len = in16.length;
+    if (!normalize16(b->x.bt, d, raw, &in16, ops16)) {
+        /* No 32-bit twin (e.g. a far pointer operand): the interpreter runs it. */
+        d->in = in16;
+        memcpy(d->ops, ops16, sizeof(ops16));
+        memcpy(d->bytes, raw, in16.length);
+    }
+    return true;
+}
+
+/* --------------------------------------------------------- classification */
+
+enum kind {
+    K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
+    K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM,
+};
+
+static bool isa_allowed(const ZydisDecodedInstruction *in)
+{
+    switch (in->meta.isa_set) {
+    case ZYDIS_ISA_SET_I86: case ZYDIS_ISA_SET_I186: case ZYDIS_ISA_SET_I286REAL:
+    case ZYDIS_ISA_SET_I286PROTECTED: case ZYDIS_ISA_SET_I386: case ZYDIS_ISA_SET_I486:
+    case ZYDIS_ISA_SET_I486REAL: case ZYDIS_ISA_SET_PENTIUMREAL: case ZYDIS_ISA_SET_PPRO:
+    case ZYDIS_ISA_SET_CMOV: case ZYDIS_ISA_SET_FCMOV: case ZYDIS_ISA_SET_X87:
+    case ZYDIS_ISA_SET_PENTIUMMMX: case ZYDIS_ISA_SET_SSE: case ZYDIS_ISA_SET_SSE2:
+    case ZYDIS_ISA_SET_SSE2MMX: case ZYDIS_ISA_SET_SSEMXCSR: case ZYDIS_ISA_SET_SSE_PREFETCH:
+    case ZYDIS_ISA_SET_FXSAVE: case ZYDIS_ISA_SET_FAT_NOP: case ZYDIS_ISA_SET_PAUSE:
+    case ZYDIS_ISA_SET_LAHF: case ZYDIS_ISA_SET_PREFETCH_NOP: case ZYDIS_ISA_SET_RDPMC:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* x87/MMX/SSE under CR0.EM/TS and CR4.OSFXSR (Intel SDM vol. 3, 2.5 and 13.1). */
+static bool touches_xmm(const struct dinsn *d)
+{
+    for (int i = 0; i < d->in.operand_count; i++)
+        if (d->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            ZydisRegisterGetClass(d->ops[i].reg.value) == ZYDIS_REGCLASS_XMM)
+            return true;
+    return false;
+}
+
+static enum kind fpu_check(const struct build *b, const struct dinsn *d)
+{
+    const ZydisDecodedInstruction *in = &d->in;
+    uint32_t mode = b->x.mode;
+
+    switch (in->meta.isa_ext) {
+    case ZYDIS_ISA_EXT_X87:
+        if (in->mnemonic == ZYDIS_MNEMONIC_FWAIT)
+            return (mode & MODE_TS) && (mode & MODE_MP) ? K_NM : K_IDENT;
+        return mode & (MODE_EM | MODE_TS) ? K_NM : K_IDENT;
+    case ZYDIS_ISA_EXT_MMX:
+        if (mode & MODE_EM)
+            return K_UD;
+        return mode & MODE_TS ? K_NM : K_IDENT;
+    case ZYDIS_ISA_EXT_SSE:
+    case ZYDIS_ISA_EXT_SSE2:
+        if (in->meta.isa_set == ZYDIS_ISA_SET_SSE_PREFETCH)
+            return K_IDENT;
+        if (mode & MODE_EM)
+            return K_UD;
+        if (!(mode & MODE_OSFXSR) && (touches_xmm(d) || in->meta.isa_set == ZYDIS_ISA_SET_SSEMXCSR))
+            return K_UD;
+        return mode & MODE_TS ? K_NM : K_IDENT;
+    default:
+        if (in->meta.isa_set == ZYDIS_ISA_SET_FXSAVE)
+            return mode & (MODE_EM | MODE_TS) ? K_NM : K_IDENT;
+        return K_IDENT;
+    }
+}
+
+static bool has_seg_operand(const struct dinsn *d)
+{
+    for (int i = 0; i < d->in.operand_count; i++) {
+        const ZydisDecodedOperand *o = &d->ops[i];
+        /* PUSH DS and friends name the register implicitly, in the opcode. */
+        if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && zreg_seg(o->reg.value) >= 0 &&
+            o->visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN)
+            return true;
+        if (o->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            (ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_CONTROL ||
+             ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_DEBUG ||
+             ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_TEST))
+            return true;
+    }
+    return false;
+}
+
+static enum kind classify(const struct build *b, const struct dinsn *d)
+{
+    const ZydisDecodedInstruction *in = &d->in;
+    bool def = in->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT;
+    enum kind k;
+
+    if (!isa_allowed(in))
+        return K_UD;
+    if (in->machine_mode != ZYDIS_MACHINE_MODE_LEGACY_32)
+        return K_CALLOUT_END; /* 16-bit instruction without a 32-bit twin */
+    k = fpu_check(b, d);
+    if (k != K_IDENT)
+        return k;
+
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_NOP:
+        return K_NOP;
+    case ZYDIS_MNEMONIC_LEA:
+        return K_LEA;
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC:
+        return def && in->opcode >= 0x40 && in->opcode <= 0x4f ? K_INCDEC : K_IDENT;
+    case ZYDIS_MNEMONIC_PUSH:
+        return has_seg_operand(d) ? K_CALLOUT : K_PUSH;
+    case ZYDIS_MNEMONIC_POP:
+        return has_seg_operand(d) ? K_CALLOUT_END : K_POP;
+    case ZYDIS_MNEMONIC_LEAVE:
+        return K_LEAVE;
+    case ZYDIS_MNEMONIC_CALL:
+        if (in->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+            return K_CALLOUT_END;
+        return d->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? K_CALL : K_CALL_IND;
+    case ZYDIS_MNEMONIC_JMP:
+        if (in->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+            return K_CALLOUT_END;
+        return d->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? K_JMP : K_JMP_IND;
+    case ZYDIS_MNEMONIC_RET:
+        return in->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR || (def && (in->opcode & 0xfe) == 0xca)
+                   ? K_CALLOUT_END : K_RET;
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+        return K_LOOP;
+    case ZYDIS_MNEMONIC_UD0:
+    case ZYDIS_MNEMONIC_UD1:
+    case ZYDIS_MNEMONIC_UD2:
+        return K_UD;
+    /* Sensitive or not valid in 64-bit mode, but harmless to continue after. */
+    case ZYDIS_MNEMONIC_CPUID: case ZYDIS_MNEMONIC_RDTSC: case ZYDIS_MNEMONIC_RDPMC:
+    case ZYDIS_MNEMONIC_DAA: case ZYDIS_MNEMONIC_DAS: case ZYDIS_MNEMONIC_AAA:
+    case ZYDIS_MNEMONIC_AAS: case ZYDIS_MNEMONIC_AAM: case ZYDIS_MNEMONIC_AAD:
+    case ZYDIS_MNEMONIC_PUSHA: case ZYDIS_MNEMONIC_PUSHAD: case ZYDIS_MNEMONIC_POPA:
+    case ZYDIS_MNEMONIC_POPAD: case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD:
+    case ZYDIS_MNEMONIC_LAHF: case ZYDIS_MNEMONIC_SAHF: case ZYDIS_MNEMONIC_SALC:
+    case ZYDIS_MNEMONIC_ENTER: case ZYDIS_MNEMONIC_BOUND: case ZYDIS_MNEMONIC_IN:
+    case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_XLAT: case ZYDIS_MNEMONIC_CLI:
+    case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT: case ZYDIS_MNEMONIC_SLDT:
+    case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LAR:
+    case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_VERR: case ZYDIS_MNEMONIC_VERW:
+    case ZYDIS_MNEMONIC_INVD: case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_RDMSR:
+    case ZYDIS_MNEMONIC_CLTS:
+        return K_CALLOUT;
+    case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD:
+        return K_CALLOUT;
+    /* Everything that may change control flow, the mode or the interrupt state. */
+    case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD: case ZYDIS_MNEMONIC_STI:
+    case ZYDIS_MNEMONIC_HLT: case ZYDIS_MNEMONIC_INT: case ZYDIS_MNEMONIC_INT1:
+    case ZYDIS_MNEMONIC_INT3: case ZYDIS_MNEMONIC_INTO: case ZYDIS_MNEMONIC_IRET:
+    case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_LDS: case ZYDIS_MNEMONIC_LES:
+    case ZYDIS_MNEMONIC_LFS: case ZYDIS_MNEMONIC_LGS: case ZYDIS_MNEMONIC_LSS:
+    case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_LLDT:
+    case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_LMSW: case ZYDIS_MNEMONIC_INVLPG:
+    case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_SYSENTER: case ZYDIS_MNEMONIC_SYSEXIT:
+    case ZYDIS_MNEMONIC_ARPL: case ZYDIS_MNEMONIC_RSM:
+        return K_CALLOUT_END;
+    default:
+        break;
+    }
+    if (def && ((in->opcode >= 0xa4 && in->opcode <= 0xa7) || (in->opcode >= 0xaa && in->opcode <= 0xaf) ||
+                (in->opcode >= 0x6c && in->opcode <= 0x6f)))
+        return K_CALLOUT; /* string instructions: ES:EDI cannot take a GS override */
+    if (in->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED)
+        return K_CALLOUT_END;
+    if (has_seg_operand(d))
+        return K_CALLOUT_END;
+    if (in->meta.category == ZYDIS_CATEGORY_COND_BR)
+        return K_JCC;
+    return K_IDENT;
+}
+
+static bool ends_block(enum kind k)
+{
+    switch (k) {
+    case K_CALL: case K_CALL_IND: case K_RET: case K_JMP: case K_JMP_IND: case K_JCC:
+    case K_LOOP: case K_CALLOUT_END: case K_UD: case K_NM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ------------------------------------------------------------ emission */
+
+static void emit_exit_jmp(struct build *b, uint32_t target)
+{
+    uint8_t *site = emit_jmp(&b->x.e, b->x.e.p); /* patched to its stub at the end */
+    b->exits[b->nexits].site = site;
+    b->exits[b->nexits].target = target;
+    b->nexits++;
+}
+
+static void emit_exit_jcc(struct build *b, int cc, uint32_t target)
+{
+    uint8_t *site = emit_jcc(&b->x.e, cc, b->x.e.p);
+    b->exits[b->nexits].site = site;
+    b->exits[b->nexits].target = target;
+    b->nexits++;
+}
+
+/* Exit to the monitor for instruction d; resume at the next host instruction if allowed. */
+static void emit_callout(struct build *b, const struct dinsn *d, enum callout what, bool resume)
+{
+    struct emitter *e = &b->x.e;
+    uint8_t *imm;
+
+    emit_store_imm(e, false, H_R15, OFF(eip), d->eip);
+    emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_CALLOUT);
+    emit_store_imm(e, true, H_R15, OFF(exit_arg), what);
+    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
+    imm = e->p - 4;
+    emit_jmp(e, b->x.bt->exit_common);
+    if (resume && !e->overflow)
+        memcpy(imm, &(uint32_t){(uint32_t)(uint64_t)e->p}, 4);
+}
+
+static int esp_mask_stack16(const struct build *b)
+{
+    return !b->stack32;
+}
+
+/* ESP += delta, honouring a 16-bit stack (only SP changes). Flag-free. */
+static void emit_esp_add(struct build *b, int32_t delta)
+{
+    struct emitter *e = &b->x.e;
+
+    if (!esp_mask_stack16(b)) {
+        emit_lea32(e, H_R12, H_R12, -1, 1, delta);
+        return;
+    }
+    emit_lea32(e, T_TMP, H_R12, -1, 1, delta);
+    emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x89, 0xdc}, 4); /* mov r12w, r11w */
+}
+
+static struct memref stack_ref(const struct build *b, int32_t disp)
+{
+    struct memref mr = {R_ESP, -1, 1, disp, SEG_SS, !b->stack32};
+    return mr;
+}
+
+/* Store host register src (osz bytes) at SS:ESP-osz, then ESP -= osz. */
+static void emit_push_reg(struct build *b, int src, int osz)
+{
+    struct memref mr = stack_ref(b, -osz);
+    static const uint8_t p66 = 0x66;
+
+    ident__memop(&b->x, &p66, osz == 2, false, src, (const uint8_t[]){0x89}, 1, &mr, 0, NULL, 0);
+    emit_esp_add(b, -osz);
+}
+
+static void emit_push_imm(struct build *b, uint32_t imm, int osz)
+{
+    struct memref mr = stack_ref(b, -osz);
+    static const uint8_t p66 = 0x66;
+
+    ident__memop(&b->x, &p66, osz == 2, false, 0, (const uint8_t[]){0xc7}, 1, &mr, 0,
+                 (const uint8_t *)&imm, osz);
+    emit_esp_add(b, -osz);
+}
+
+/* Load an operand (register or memory, 16 or 32 bits) zero-extended into host reg dst. */
+static void emit_load_operand(struct build *b, const struct dinsn *d, const ZydisDecodedOperand *o,
+                              int dst)
+{
+    struct emitter *e = &b->x.e;
+    bool h;
+
+    if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        int g = zreg_gpr(o->reg.value, &h);
+        if (o->size == 16)
+            emit_movzx16(e, dst, host_reg(g));
+        else
+            emit_mov_rr(e, false, dst, host_reg(g));
+        return;
+    }
+    struct memref mr;
+    memref_from(&mr, &d->in, o);
+    if (o->size == 16)
+        ident__memop(&b->x, NULL, 0, false, dst, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0, NULL, 0);
+    else
+        ident__memop(&b->x, NULL, 0, false, dst, (const uint8_t[]){0x8b}, 1, &mr, 0, NULL, 0);
+}
+
+static uint32_t branch_target(const struct dinsn *d)
+{
+    uint32_t t = d->eip + d->len + (uint32_t)d->in.raw.imm[0].value.s;
+    return d->in.operand_width == 16 ? t & 0xffff : t;
+}
+
+static void emit_pop(struct build *b, const struct dinsn *d)
+{
+    const ZydisDecodedOperand *o = &d->ops[0];
+    int osz = d->in.operand_width / 8;
+    struct memref sr = stack_ref(b, 0);
+    static const uint8_t p66 = 0x66;
+    bool h;
+
+    if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        int g = zreg_gpr(o->reg.value, &h);
+        ident__memop(&b->x, &p66, osz == 2, false, host_reg(g), (const uint8_t[]){0x8b}, 1, &sr,
+                     0, NULL, 0);
+        if (g != R_ESP)
+            emit_esp_add(b, osz);
+        return;
+    }
+    /* POP m: read, write (addressed with the incremented ESP), then move ESP. */
+    struct memref mr;
+    memref_from(&mr, &d->in, o);
+    ident__memop(&b->x, &p66, osz == 2, false, T_VAL, (const uint8_t[]){0x8b}, 1, &sr, 0, NULL, 0);
+    ident__memop(&b->x, &p66, osz == 2, false, T_VAL, (const uint8_t[]){0x89}, 1, &mr, osz, NULL,
+                 0);
+    emit_esp_add(b, osz);
+}
+
+static void emit_leave(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    int osz = d->in.operand_width / 8;
+    struct memref mr = {R_EBP, -1, 1, 0, SEG_SS, !b->stack32};
+
+    if (osz == 2)
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0, NULL, 0);
+    else
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x8b}, 1, &mr, 0, NULL, 0);
+    if (b->stack32) {
+        emit_lea32(e, H_R12, H_RBP, -1, 1, osz);
+    } else {
+        emit_lea32(e, T_TMP, H_RBP, -1, 1, osz);
+        emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x89, 0xdc}, 4); /* mov r12w, r11w */
+    }
+    if (osz == 2)
+        emit_bytes(e, (const uint8_t[]){0x66, 0x44, 0x89, 0xc5}, 4); /* mov bp, r8w */
+    else
+        emit_mov_rr(e, false, H_RBP, T_VAL);
+}
+
+static void emit_lea(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    struct memref mr;
+    bool h;
+    int g = zreg_gpr(d->ops[0].reg.value, &h);
+
+    memref_from(&mr, &d->in, &d->ops[1]);
+    ident__addr(&b->x, &mr, T_ADDR, 0, true);
+    if (d->ops[0].size == 16) {
+        emit1(e, 0x66);
+        emit_mov_rr(e, false, host_reg(g), T_ADDR);
+    } else {
+        emit_mov_rr(e, false, host_reg(g), T_ADDR);
+    }
+}
+
+static void emit_incdec(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    bool h;
+    int g = zreg_gpr(d->ops[0].reg.value, &h);
+    int hr = host_reg(g);
+
+    if (d->ops[0].size == 16)
+        emit1(e, 0x66);
+    emit_rex(e, false, 0, 0, hr);
+    emit1(e, 0xff);
+    emit1(e, (uint8_t)(0xc0 | (d->in.mnemonic == ZYDIS_MNEMONIC_DEC) << 3 | (hr & 7)));
+}
+
+static void emit_loop(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    uint32_t taken = branch_target(d), fall = d->eip + d->len;
+    ZydisMnemonic mn = d->in.mnemonic;
+    bool is_jcxz = mn == ZYDIS_MNEMONIC_JCXZ || mn == ZYDIS_MNEMONIC_JECXZ;
+
+    if (d->in.address_width == 32) {
+        uint8_t op = is_jcxz ? 0xe3 : mn == ZYDIS_MNEMONIC_LOOP ? 0xe2
+                                    : mn == ZYDIS_MNEMONIC_LOOPE ? 0xe1 : 0xe0;
+        emit_bytes(e, (const uint8_t[]){0x67, op, 0x05}, 3);
+        emit_exit_jmp(b, fall);
+        emit_exit_jmp(b, taken);
+        return;
+    }
+    /* CX forms: 64-bit mode has no 16-bit LOOP/JCXZ, so test CX with JRCXZ on a copy. */
+    uint8_t *jz, *jcc = NULL;
+    if (!is_jcxz) {
+        emit_lea32(e, T_VAL, H_RCX, -1, 1, -1);
+        emit_bytes(e, (const uint8_t[]){0x66, 0x44, 0x89, 0xc1}, 4); /* mov cx, r8w */
+    }
+    emit_mov_rr(e, true, T_SAVE, H_RCX);
+    emit_bytes(e, (const uint8_t[]){0x0f, 0xb7, 0xc9}, 3); /* movzx ecx, cx */
+    emit1(e, 0xe3);
+    jz = e->p;
+    emit1(e, 0);
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
+    if (is_jcxz) {
+        emit_exit_jmp(b, fall);
+        *jz = (uint8_t)(e->p - (jz + 1));
+        emit_mov_rr(e, true, H_RCX, T_SAVE);
+        emit_exit_jmp(b, taken);
+        return;
+    }
+    if (mn != ZYDIS_MNEMONIC_LOOP) {
+        emit1(e, mn == ZYDIS_MNEMONIC_LOOPE ? 0x75 : 0x74); /* not taken if the ZF test fails */
+        jcc = e->p;
+        emit1(e, 0);
+    }
+    /* taken path needs its own exit; the fall path is shared. */
+    uint8_t *skip;
+    emit1(e, 0xe9);
+    skip = e->p;
+    emit4(e, 0);
+    *jz = (uint8_t)(e->p - (jz + 1));
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
+    if (jcc)
+        *jcc = (uint8_t)(e->p - (jcc + 1));
+    emit_exit_jmp(b, fall);
+    patch_rel32(skip, e->p);
+    emit_exit_jmp(b, taken);
+}
+
+/* Emit one instruction; returns false if the block must end after it. */
+static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
+{
+    struct emitter *e = &b->x.e;
+    int osz = d->in.operand_width / 8;
+
+    switch (k) {
+    case K_NOP:
+        return true;
+    case K_LEA:
+        emit_lea(b, d);
+        return true;
+    case K_INCDEC:
+        emit_incdec(b, d);
+        return true;
+    case K_IDENT:
+        if (!ident__emit(&b->x, d))
+            emit_callout(b, d, CALLOUT_INTERP, true);
+        return true;
+    case K_PUSH:
+        if (d->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+            emit_push_imm(b, (uint32_t)d->ops[0].imm.value.u, osz);
+        } else if (d->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+            bool h;
+            emit_push_reg(b, host_reg(zreg_gpr(d->ops[0].reg.value, &h)), osz);
+        } else {
+            emit_load_operand(b, d, &d->ops[0], T_VAL);
+            emit_push_reg(b, T_VAL, osz);
+        }
+        return true;
+    case K_POP:
+        emit_pop(b, d);
+        return true;
+    case K_LEAVE:
+        emit_leave(b, d);
+        return true;
+    case K_CALL:
+        emit_push_imm(b, d->eip + d->len, osz);
+        emit_exit_jmp(b, branch_target(d));
+        return false;
+    case K_CALL_IND:
+        emit_load_operand(b, d, &d->ops[0], T_VAL);
+        emit_push_imm(b, d->eip + d->len, osz);
+        emit_jmp(e, b->x.bt->lookup);
+        return false;
+    case K_RET: {
+        struct memref sr = stack_ref(b, 0);
+        int32_t extra = d->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (int32_t)d->ops[0].imm.value.u : 0;
+        if (osz == 2)
+            ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &sr, 0,
+                         NULL, 0);
+        else
+            ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x8b}, 1, &sr, 0, NULL, 0);
+        emit_esp_add(b, osz + extra);
+        emit_jmp(e, b->x.bt->lookup);
+        return false;
+    }
+    case K_JMP:
+        emit_exit_jmp(b, branch_target(d));
+        return false;
+    case K_JMP_IND:
+        emit_load_operand(b, d, &d->ops[0], T_VAL);
+        emit_jmp(e, b->x.bt->lookup);
+        return false;
+    case K_JCC:
+        emit_exit_jcc(b, d->in.opcode & 0xf, branch_target(d));
+        emit_exit_jmp(b, d->eip + d->len);
+        return false;
+    case K_LOOP:
+        emit_loop(b, d);
+        return false;
+    case K_CALLOUT:
+        emit_callout(b, d, CALLOUT_INTERP, true);
+        return true;
+    case K_CALLOUT_END:
+        emit_callout(b, d, CALLOUT_INTERP, false);
+        return false;
+    case K_UD:
+        emit_callout(b, d, CALLOUT_UD, false);
+        return false;
+    case K_NM:
+        emit_callout(b, d, CALLOUT_NM, false);
+        return false;
+    }
+    return false;
+}
+
+/* Flags (CF PF AF ZF SF OF) an instruction reads and surely writes. */
+static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t *wr)
+{
+    const ZydisAccessedFlags *f = d->in.cpu_flags;
+
+    *rd = 0;
+    *wr = 0;
+    if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || (k == K_IDENT && !f)) {
+        *rd = FLAGS_ALL;
+        return;
+    }
+    if (!f)
+        return;
+    *rd = f->tested & FLAGS_ALL;
+    switch (d->in.mnemonic) {
+    case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR:
+    case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR: case ZYDIS_MNEMONIC_RCL:
+    case ZYDIS_MNEMONIC_RCR: case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
+        return; /* a zero count leaves every flag alone */
+    default:
+        *wr = (f->modified | f->set_0 | f->set_1 | f->undefined) & FLAGS_ALL;
+    }
+}
+
+static void emit_budget(struct build *b, int at, bool save_flags, uint8_t **stub_jcc)
+{
+    struct emitter *e = &b->x.e;
+
+    if (save_flags)
+        emit_pushfq(e);
+    /* sub qword [r15 + budget], n */
+    emit_op_mem(e, true, (const uint8_t[]){0x81}, 1, 5, H_R15, OFF(budget));
+    emit4(e, (uint32_t)b->n);
+    *stub_jcc = emit_jcc(e, 0x8, e->p); /* js stub */
+    if (save_flags)
+        emit_popfq(e);
+    (void)at;
+}
+
+static void emit_budget_stub(struct build *b, uint8_t *jcc_site, uint32_t eip, bool save_flags)
+{
+    struct emitter *e = &b->x.e;
+
+    patch_rel32(jcc_site, e->p);
+    if (save_flags)
+        emit_popfq(e);
+    emit_store_imm(e, false, H_R15, OFF(eip), eip);
+    emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_BUDGET);
+    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
+    emit_jmp(e, b->x.bt->exit_common);
+}
+
+struct block *translate__block(struct machine *m, struct bt *bt)
+{
+    struct vcpu *c = m->cpu;
+    struct build *b = calloc(1, sizeof(*b));
+    enum kind kinds[BLOCK_MAX_INSNS];
+    uint32_t rd[BLOCK_MAX_INSNS], wr[BLOCK_MAX_INSNS], live;
+    uint32_t eip = c->eip, cs_base = c->seg[SEG_CS].base;
+    uint32_t start = cs_base + eip, page0 = start & ~0xfffu, guest_bytes = 0;
+    uint32_t lastpage = page0;
+    int check_at = -1;
+    uint8_t *budget_jcc = NULL;
+    struct block *blk;
+
+    if (!b)
+        die("out of memory");
+    b->x.m = m;
+    b->x.bt = bt;
+    b->x.c = c;
+    b->x.mode = bt__mode(c);
+    b->x.cs_base = cs_base;
+    b->x.flat = (b->x.mode >> MODE_FLAT_SHIFT) & 0x3f;
+    b->code32 = b->x.mode & MODE_CODE32;
+    b->stack32 = b->x.mode & MODE_STACK32;
+
+    /* Decode. */
+    for (b->n = 0; b->n < BLOCK_MAX_INSNS;) {
+        struct dinsn *d = &b->d[b->n];
+        uint32_t lin = cs_base + eip;
+
+        if (b->n > 0 && (lin & ~0xfffu) != page0)
+            break; /* start the next page in a block of its own */
+        if (!decode_at(b, lin, eip, d)) {
+            if (b->n > 0)
+                break;
+            memset(d, 0, sizeof(*d));
+            d->eip = eip;
+            d->len = 1;
+            kinds[b->n++] = K_UD;
+            break;
+        }
+        kinds[b->n] = classify(b, d);
+        lastpage = (lin + d->len - 1) & ~0xfffu;
+        guest_bytes += d->len;
+        eip += d->len;
+        if (!b->code32)
+            eip &= 0xffff;
+        if (ends_block(kinds[b->n++]))
+            break;
+    }
+
+    /* Budget check: before the first instruction where no flag is live. */
+    live = FLAGS_ALL;
+    for (int i = b->n - 1; i >= 0; i--) {
+        flag_use(&b->d[i], kinds[i], &rd[i], &wr[i]);
+        live = (live & ~wr[i]) | rd[i];
+        if (live == 0)
+            check_at = i;
+    }
+    bool save_flags = check_at < 0;
+    if (save_flags)
+        check_at = 0;
+
+    /* Emit. */
+    if ((size_t)(bt->tc_end - bt->tc_free) < BLOCK_MAX_HOST)
+        bt__flush(m);
+    b->x.e.p = bt->tc_free;
+    b->x.e.end = bt->tc_free + BLOCK_MAX_HOST;
+    uint8_t *host = b->x.e.p;
+    bool fell_through = true;
+    for (int i = 0; i < b->n; i++) {
+        struct dinsn *d = &b->d[i];
+        b->map[i].host_off = (uint16_t)(b->x.e.p - host);
+        b->map[i].eip = d->eip;
+        b->map[i].len = d->len;
+        b->x.fixup_reg = -1;
+        if (i == check_at)
+            emit_budget(b, i, save_flags, &budget_jcc);
+        fell_through = emit_insn(b, d, kinds[i]);
+        b->map[i].fixup_reg = (int8_t)b->x.fixup_reg;
+    }
+    if (fell_through)
+        emit_exit_jmp(b, eip);
+    /* Stubs: the budget exit, then one per branch exit. */
+    emit_budget_stub(b, budget_jcc, b->d[check_at].eip, save_flags);
+    for (int i = 0; i < b->nexits; i++) {
+        struct emitter *e = &b->x.e;
+        patch_rel32(b->exits[i].site, e->p);
+        emit_store_imm(e, false, H_R15, OFF(eip), b->exits[i].target);
+        emit_store_imm(e, true, H_R15, OFF(exit_pc), (uint32_t)(uint64_t)b->exits[i].site);
+        emit_jmp(e, bt->exit_translate);
+    }
+    if (b->x.e.overflow)
+        die("internal error: a block at %08x needs more than %u bytes of host code", start,
+            BLOCK_MAX_HOST);
+
+    blk = calloc(1, sizeof(*blk) + b->n * sizeof(struct insn_map));
+    if (!blk)
+        die("out of memory");
+    blk->lin = start;
+    blk->eip = c->eip;
+    blk->cs_base = cs_base;
+    blk->mode = b->x.mode;
+    blk->pages[0] = page0 & c->a20_mask;
+    blk->pages[1] = lastpage != page0 ? lastpage : ~0u;
+    blk->host = host;
+    blk->host_len = (uint32_t)(b->x.e.p - host);
+    blk->ninsn = (uint16_t)b->n;
+    blk->nexits = (uint16_t)b->nexits;
+    for (int i = 0; i < b->nexits; i++) {
+        blk->exits[i].site = b->exits[i].site;
+        blk->exits[i].stub = b->exits[i].site + 4 + *(int32_t *)b->exits[i].site;
+    }
+    memcpy(blk->map, b->map, b->n * sizeof(struct insn_map));
+    bt->tc_free = b->x.e.p;
+    tc__insert(bt, blk);
+
+    STAT_INC(bt_blocks);
+    STAT_ADD(bt_guest_insns, b->n);
+    STAT_ADD(bt_guest_bytes, guest_bytes);
+    STAT_ADD(bt_tc_bytes, blk->host_len);
+    LOG(BT, 2, "block %08x (+%u bytes, %d insns) -> %p (%u bytes)", start, guest_bytes, b->n,
+        (void *)host, blk->host_len);
+    free(b);
+    return blk;
+}

@@ -1,0 +1,296 @@
+/*
+ * The run loop: the vCPU thread's life. It picks the translation for the
+ * current CS:EIP, enters the translation cache, and handles whatever made it
+ * come back: a translation miss (chain the branch that missed, or fill the
+ * indirect-branch table), an exhausted budget (time to look at events), a
+ * callout (run the instruction in C: system instructions first, then the
+ * interpreter), or a host fault (a hidden fault fixed by mmu-shadow, an
+ * access to emulate, or a guest exception to deliver).
+ *
+ * Guest exceptions go through cpu__deliver(); a triple fault resets the
+ * machine, which with -no-reboot ends the run.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <Zydis/Zydis.h>
+
+#include "bt/bt.h"
+#include "bt/interp.h"
+#include "mmu-shadow/mem.h"
+#include "mmu-shadow/window.h"
+#include "monitor/exception.h"
+#include "monitor/log.h"
+#include "monitor/machine.h"
+#include "monitor/signals.h"
+#include "monitor/stats.h"
+#include "monitor/sysinsn.h"
+
+#define BUDGET_SLICE (1 << 22) /* guest instructions between looks at the outside world */
+
+static const char *mnemonic_at(struct machine *m, uint32_t eip, char *buf, size_t len)
+{
+    struct vcpu *c = m->cpu;
+    uint8_t bytes[15];
+    struct mem_fault f;
+    ZydisDisassembledInstruction di;
+    bool code32 = c->seg[SEG_CS].flags & SEGF_DB;
+
+    if (mem__lin_read_buf(m, c->seg[SEG_CS].base + eip, bytes, sizeof(bytes), &f) < 0 ||
+        ZYAN_FAILED(ZydisDisassembleIntel(code32 ? ZYDIS_MACHINE_MODE_LEGACY_32
+                                                 : ZYDIS_MACHINE_MODE_LEGACY_16,
+                                          eip, bytes, sizeof(bytes), &di))) {
+        snprintf(buf, len, "(undecodable)");
+        return buf;
+    }
+    snprintf(buf, len, "%s", di.text);
+    return buf;
+}
+
+/* Deliver a guest exception; false if the machine must stop (triple fault, unsupported). */
+static int raise_exc(struct machine *m, const struct interp_exc *e)
+{
+    struct vcpu *c = m->cpu;
+    int r;
+
+    if (e->vector == 14)
+        c->cr2 = e->cr2;
+    LOG(CPU, 1, "exception %d (error %x) at %04x:%08x", e->vector, e->error_code,
+        c->seg[SEG_CS].sel, c->eip);
+    r = cpu__deliver(m, e->vector, e->has_error, e->error_code, DELIVER_EXCEPTION);
+    if (r == -1) {
+        LOG(CPU, 1, "triple fault at %04x:%08x", c->seg[SEG_CS].sel, c->eip);
+        return RUN_RESET;
+    }
+    if (r < 0)
+        return RUN_ERROR;
+    return -1;
+}
+
+/* Run one instruction in C. Returns -1 to go on, or an enum run_result. *fell_through is
+ * set when the instruction completed and execution continues right after it. */
+static int run_callout(struct machine *m, bool *fell_through)
+{
+    struct vcpu *c = m->cpu;
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    struct interp_exc exc = {.vector = -1};
+    uint8_t bytes[15];
+    struct mem_fault f;
+    char text[96];
+    int st;
+    uint32_t next;
+
+    *fell_through = false;
+    switch (c->exit_arg) {
+    case CALLOUT_UD:
+        exc.vector = 6;
+        return raise_exc(m, &exc);
+    case CALLOUT_NM:
+        exc.vector = 7;
+        return raise_exc(m, &exc);
+    default:
+        break;
+    }
+    if (mem__lin_read_buf(m, c->seg[SEG_CS].base + c->eip, bytes, sizeof(bytes), &f) < 0) {
+        exc.vector = f.vector;
+        exc.has_error = true;
+        exc.error_code = f.error_code;
+        exc.cr2 = f.cr2;
+        return raise_exc(m, &exc);
+    }
+    ZydisDecoder dec;
+    if (c->seg[SEG_CS].flags & SEGF_DB)
+        ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+    else
+        ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
+    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, bytes, sizeof(bytes), &in, ops))) {
+        exc.vector = 6;
+        return raise_exc(m, &exc);
+    }
+    if (in.mnemonic < STATS_MAX_CALLOUT)
+        stats.callouts_by_mnemonic[in.mnemonic]++;
+    next = c->eip + in.length;
+    if (!(c->seg[SEG_CS].flags & SEGF_DB))
+        next &= 0xffff;
+    st = sys__exec(m, &in, ops, &exc);
+    if (st == INTERP_UNSUPPORTED)
+        st = interp__exec(m, &in, ops, &exc);
+    switch (st) {
+    case INTERP_OK:
+        *fell_through = c->eip == next;
+        return -1;
+    case INTERP_EXCEPTION:
+        return raise_exc(m, &exc);
+    case INTERP_HALT:
+        c->halted = true;
+        STAT_INC(cpu_hlt);
+        return -1;
+    default:
+        fprintf(stderr, "tachyon: unsupported instruction '%s' at %04x:%08x (linear %08x); stopping\n",
+                mnemonic_at(m, c->eip, text, sizeof(text)), c->seg[SEG_CS].sel, c->eip,
+                c->seg[SEG_CS].base + c->eip);
+        return RUN_ERROR;
+    }
+}
+
+/* A host signal in translated code. Returns -1 to go on, or an enum run_result. */
+static int run_fault(struct machine *m)
+{
+    struct vcpu *c = m->cpu;
+    struct interp_exc exc = {.vector = -1};
+    uint32_t linear;
+    int st;
+
+    STAT_INC(cpu_host_faults);
+    switch (c->fault_signo) {
+    case SIGSEGV:
+    case SIGBUS:
+        switch (mmu__handle_fault(m, c->fault_host_addr, c->fault_is_write, &linear)) {
+        case MMU_FAULT_RETRY:
+            return -1;
+        case MMU_FAULT_EMULATE:
+            break;
+        case MMU_FAULT_OUTSIDE:
+            fprintf(stderr, "tachyon: internal error: host fault at %#llx outside the guest "
+                            "window, guest EIP %08x\n",
+                    (unsigned long long)c->fault_host_addr, c->eip);
+            return RUN_ERROR;
+        }
+        STAT_INC(cpu_mmio);
+        st = interp__step(m, &exc);
+        if (st == INTERP_OK)
+            return -1;
+        if (st == INTERP_EXCEPTION)
+            return raise_exc(m, &exc);
+        if (st == INTERP_HALT) {
+            c->halted = true;
+            return -1;
+        }
+        {
+            char text[96];
+            fprintf(stderr, "tachyon: cannot emulate '%s' at %04x:%08x touching %08x; stopping\n",
+                    mnemonic_at(m, c->eip, text, sizeof(text)), c->seg[SEG_CS].sel, c->eip,
+                    linear);
+        }
+        return RUN_ERROR;
+    case SIGFPE:
+        exc.vector = (c->fault_code == FPE_INTDIV || c->fault_code == FPE_INTOVF) ? 0 : 16;
+        return raise_exc(m, &exc);
+    default:
+        fprintf(stderr, "tachyon: internal error: signal %d in translated code at guest %08x\n",
+                c->fault_signo, c->eip);
+        return RUN_ERROR;
+    }
+}
+
+/* HLT: sleep until something can wake the CPU. */
+static int run_halted(struct machine *m)
+{
+    struct vcpu *c = m->cpu;
+
+    if (!(c->eflags_sys & EFL_IF))
+        return RUN_HALTED;
+    while (c->halted && !__atomic_load_n(&c->pending_irq, __ATOMIC_ACQUIRE) &&
+           m->request == REQ_NONE) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    c->halted = false;
+    return -1;
+}
+
+int machine__run(struct machine *m)
+{
+    struct vcpu *c = m->cpu;
+    void *resume = NULL;
+    int r = -1;
+
+    if (!m->mmu && mmu__init(m) < 0) {
+        fprintf(stderr, "tachyon: cannot reserve the 4 GiB guest address window\n");
+        return RUN_ERROR;
+    }
+    if (!m->bt && bt__init(m) < 0) {
+        fprintf(stderr, "tachyon: cannot allocate the translation cache\n");
+        return RUN_ERROR;
+    }
+    if (signals__init(m) < 0) {
+        fprintf(stderr, "tachyon: cannot install signal handlers\n");
+        return RUN_ERROR;
+    }
+    mmu__activate(m);
+
+    while (r < 0) {
+        void *pc;
+        uint64_t site;
+
+        switch (m->request) {
+        case REQ_EXIT: r = RUN_EXIT; continue;
+        case REQ_RESET: r = RUN_RESET; continue;
+        case REQ_STOP: r = RUN_ERROR; continue;
+        default: break;
+        }
+        if (c->halted) {
+            r = run_halted(m);
+            resume = NULL;
+            continue;
+        }
+        if (c->budget <= 0)
+            c->budget = BUDGET_SLICE;
+        pc = resume;
+        site = 0;
+        if (!pc) {
+            uint64_t gen = bt__generation(m);
+            site = c->exit_reason == EXIT_TRANSLATE ? c->exit_pc : 0;
+            pc = bt__lookup(m);
+            if (bt__generation(m) != gen)
+                site = 0; /* the TC was flushed: the site no longer exists */
+            if (!pc) {
+                fprintf(stderr, "tachyon: internal error: cannot translate at %08x\n", c->eip);
+                r = RUN_ERROR;
+                continue;
+            }
+            if (site)
+                bt__chain(m, site, pc);
+            else if (c->exit_reason == EXIT_TRANSLATE)
+                bt__fill_lookup(m, pc);
+        }
+        resume = NULL;
+        c->exit_reason = EXIT_NONE;
+        STAT_INC(cpu_entries);
+        bt__enter(m, pc);
+        STAT_INC(cpu_exits);
+        if (c->exit_reason < STATS_MAX_EXIT)
+            stats.exits_by_cause[c->exit_reason]++;
+
+        switch (c->exit_reason) {
+        case EXIT_TRANSLATE:
+            STAT_INC(bt_lookups);
+            break;
+        case EXIT_BUDGET:
+            STAT_INC(bt_budget_exits);
+            break;
+        case EXIT_CALLOUT: {
+            uint32_t mode0 = bt__mode(c);
+            uint64_t cont = c->exit_pc;
+            bool fell_through;
+            r = run_callout(m, &fell_through);
+            if (r < 0 && cont && fell_through && !c->halted && bt__mode(c) == mode0 &&
+                m->request == REQ_NONE)
+                resume = (void *)cont;
+            break;
+        }
+        case EXIT_FAULT:
+            r = run_fault(m);
+            break;
+        default:
+            fprintf(stderr, "tachyon: internal error: unknown exit %u at %08x\n", c->exit_reason,
+                    c->eip);
+            r = RUN_ERROR;
+        }
+    }
+    signals__fini(m);
+    return r;
+}

@@ -1,0 +1,208 @@
+/*
+ * bt/run: translated code runs in a fresh machine and leaves the guest state
+ * the hardware would. Each test writes a snippet at 1 MiB, points a flat
+ * 32-bit vCPU at it and runs until the snippet's HLT (IF=0 => RUN_HALTED).
+ */
+#include <check.h>
+#include <string.h>
+
+#include "bt/bt.h"
+#include "fixture.h"
+#include "monitor/stats.h"
+
+#define CODE 0x100000u
+#define DATA 0x200000u
+#define STACK 0x300000u
+
+static int run_code(const void *code, size_t len)
+{
+    struct vcpu *c = fx->cpu;
+
+    memcpy(fx->ram + CODE, code, len);
+    c->eip = CODE;
+    c->gpr[R_ESP] = STACK;
+    return machine__run(fx);
+}
+
+#define RUN(...)                                                                                   \
+    do {                                                                                           \
+        static const uint8_t code_[] = {__VA_ARGS__};                                              \
+        ck_assert_int_eq(run_code(code_, sizeof(code_)), RUN_HALTED);                              \
+    } while (0)
+
+static uint32_t reg(int r)
+{
+    return (uint32_t)fx->cpu->gpr[r];
+}
+
+START_TEST(straight_line)
+{
+    RUN(0xb8, 1, 0, 0, 0,       /* mov eax, 1 */
+        0x83, 0xc0, 0x02,       /* add eax, 2 */
+        0x89, 0xc3,             /* mov ebx, eax */
+        0xf4);                  /* hlt */
+    ck_assert_uint_eq(reg(R_EAX), 3);
+    ck_assert_uint_eq(reg(R_EBX), 3);
+    ck_assert_uint_eq(fx->cpu->eip, CODE + 11);
+}
+END_TEST
+
+START_TEST(loop_with_chaining)
+{
+    RUN(0x31, 0xc0,             /* xor eax, eax */
+        0xb9, 100, 0, 0, 0,     /* mov ecx, 100 */
+        0x01, 0xc8,             /* l: add eax, ecx */
+        0x49,                   /* dec ecx (0x49: re-encoded in 64-bit mode) */
+        0x75, 0xfb,             /* jnz l */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 5050);
+    ck_assert_uint_eq(reg(R_ECX), 0);
+    ck_assert_uint_gt(stats.bt_chain_links, 0);
+}
+END_TEST
+
+START_TEST(budget_exits_keep_state)
+{
+    uint64_t before = stats.bt_budget_exits;
+
+    RUN(0xb9, 0x00, 0x00, 0x80, 0x00, /* mov ecx, 0x800000 */
+        0x31, 0xd2,                   /* xor edx, edx */
+        0x42,                         /* l: inc edx */
+        0xe2, 0xfd,                   /* loop l */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EDX), 0x800000);
+    ck_assert_uint_eq(reg(R_ECX), 0);
+    ck_assert_uint_gt(stats.bt_budget_exits, before);
+}
+END_TEST
+
+START_TEST(call_ret_push_pop)
+{
+    RUN(0x6a, 0x05,             /* push 5 */
+        0xe8, 0x03, 0, 0, 0,    /* call f */
+        0x58,                   /* pop eax  (the 5) */
+        0xf4,                   /* hlt */
+        0x90,
+        /* f: */
+        0x8b, 0x5c, 0x24, 0x04, /* mov ebx, [esp+4] */
+        0x53,                   /* push ebx */
+        0x5a,                   /* pop edx */
+        0xc3);                  /* ret */
+    ck_assert_uint_eq(reg(R_EAX), 5);
+    ck_assert_uint_eq(reg(R_EBX), 5);
+    ck_assert_uint_eq(reg(R_EDX), 5);
+    ck_assert_uint_eq(reg(R_ESP), STACK);
+}
+END_TEST
+
+START_TEST(indirect_branches_keep_flags)
+{
+    /* cmp sets ZF; an indirect jmp through memory must not disturb it. */
+    uint32_t table = CODE + 0x40;
+
+    static const uint8_t target[] = {0x0f, 0x94, 0xc1, /* setz cl */
+                                     0xf4};
+    memcpy(fx->ram + DATA, &table, 4);
+    memcpy(fx->ram + table, target, sizeof(target));
+    RUN(0xb8, 7, 0, 0, 0,                     /* mov eax, 7 */
+        0x31, 0xc9,                           /* xor ecx, ecx */
+        0x83, 0xf8, 0x07,                     /* cmp eax, 7 */
+        0xff, 0x25, 0x00, 0x00, 0x20, 0x00,   /* jmp [DATA] */
+        0xf4);
+    ck_assert_uint_eq(reg(R_ECX), 1);
+    ck_assert_uint_eq(fx->cpu->eip, table + 4);
+}
+END_TEST
+
+START_TEST(stack_esp_forms)
+{
+    RUN(0x68, 0x11, 0x11, 0x11, 0x11,  /* push 0x11111111 */
+        0x68, 0x22, 0x22, 0x22, 0x22,  /* push 0x22222222 */
+        0x8f, 0x04, 0x24,              /* pop dword [esp]  -> [esp] = 0x22222222 after ESP+4 */
+        0x8b, 0x04, 0x24,              /* mov eax, [esp] */
+        0x54,                          /* push esp */
+        0x5b,                          /* pop ebx (old esp) */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 0x22222222);
+    ck_assert_uint_eq(reg(R_EBX), STACK - 4);
+    ck_assert_uint_eq(reg(R_ESP), STACK - 4);
+}
+END_TEST
+
+START_TEST(self_modifying_code)
+{
+    /* Run a block, patch its immediate, run it again: the new value must show. */
+    RUN(0x31, 0xdb,                         /* xor ebx, ebx */
+        0xe8, 0x0f, 0, 0, 0,                /* l: call f */
+        0x01, 0xc3,                         /* add ebx, eax */
+        0xc6, 0x05, 0x17, 0x00, 0x10, 0x00, 0x09, /* mov byte [f+1], 9 */
+        0x83, 0xfb, 0x05,                   /* cmp ebx, 5 */
+        0x72, 0xed,                         /* jb l */
+        0xf4,
+        /* f = CODE + 0x16 */
+        0xb8, 0x04, 0, 0, 0,                /* mov eax, 4 */
+        0xc3);
+    /* First pass adds 4, second adds 9. */
+    ck_assert_uint_eq(reg(R_EBX), 13);
+}
+END_TEST
+
+START_TEST(straddling_the_top_of_memory)
+{
+    uint32_t v;
+
+    fx->ram[0] = 0x34;
+    fx->ram[1] = 0x12;
+    RUN(0xa1, 0xfe, 0xff, 0xff, 0xff, /* mov eax, [0xfffffffe] */
+        0xf4);
+    v = (uint32_t)fx->rom[fx->rom_size - 2] | (uint32_t)fx->rom[fx->rom_size - 1] << 8 |
+        0x12340000u;
+    ck_assert_uint_eq(reg(R_EAX), v);
+}
+END_TEST
+
+START_TEST(unassigned_memory_reads_ones)
+{
+    RUN(0xa1, 0x00, 0x00, 0x00, 0xd0, /* mov eax, [0xd0000000] */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 0xffffffffu);
+}
+END_TEST
+
+START_TEST(addr16_and_high_byte)
+{
+    fx->ram[0x1234 + 0x10] = 0x5a;
+    RUN(0xbb, 0x34, 0x12, 0, 0,       /* mov ebx, 0x1234 */
+        0xbe, 0x10, 0, 0, 0,          /* mov esi, 0x10 */
+        0x67, 0x8a, 0x20,             /* mov ah, [bx+si] */
+        0xf4);
+    ck_assert_uint_eq((reg(R_EAX) >> 8) & 0xff, 0x5a);
+    ck_assert_uint_eq(reg(R_ESI), 0x10);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("bt/run");
+    TCase *tc = tcase_create("snippets");
+
+    tcase_add_checked_fixture(tc, fixture_machine_setup, fixture_machine_teardown);
+    tcase_set_timeout(tc, 120); /* the pre-VT check runs this under a CPU emulator */
+    tcase_add_test(tc, straight_line);
+    tcase_add_test(tc, loop_with_chaining);
+    tcase_add_test(tc, budget_exits_keep_state);
+    tcase_add_test(tc, call_ret_push_pop);
+    tcase_add_test(tc, indirect_branches_keep_flags);
+    tcase_add_test(tc, stack_esp_forms);
+    tcase_add_test(tc, self_modifying_code);
+    tcase_add_test(tc, straddling_the_top_of_memory);
+    tcase_add_test(tc, unassigned_memory_reads_ones);
+    tcase_add_test(tc, addr16_and_high_byte);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return fixture_run_suite(suite());
+}
