@@ -42,9 +42,11 @@ void bt__destroy(struct machine *m);
 /* Enter translated code at pc; returns when the TC exits (reason in vcpu). */
 void bt__enter(struct machine *m, void *pc);
 
+struct mem_fault;
+
 /* Host entry for the guest instruction at the vCPU's CS:EIP, translating if needed.
- * Returns NULL only if the TC is full even after a flush (an internal error). */
-void *bt__lookup(struct machine *m);
+ * Returns NULL if fetching the instruction faults (*f says how). */
+void *bt__lookup(struct machine *m, struct mem_fault *f);
 
 /* After an exit at a patchable branch (vcpu->exit_pc != 0), link it to target. */
 void bt__chain(struct machine *m, uint64_t site, void *target);
@@ -56,6 +58,11 @@ void bt__fill_lookup(struct machine *m, void *pc);
 void bt__invalidate_page(struct machine *m, uint32_t gpa);
 /* Bumped by every flush: sites and pointers from an older generation are gone. */
 uint64_t bt__generation(struct machine *m);
+/* Linear range [lin, lin+len_minus_1] of address space cr3 was remapped: forget the
+ * indirect-branch targets that went through it. */
+void bt__lin_unmapped(struct machine *m, uint32_t cr3, uint32_t lin, uint32_t len_minus_1);
+/* Paging rules changed (CR0.WP, CR4.PSE/PGE, all windows dropped): forget all targets. */
+void bt__paging_changed(struct machine *m);
 /* Drop everything (mode-table changes, TC full, guest asked for a full flush). */
 void bt__flush(struct machine *m);
 

@@ -19,7 +19,7 @@
 #define BLOCK_MAX_HOST 8192          /* worst case per block; checked before each block */
 #define BLOCK_HASH_BITS 16
 #define LOOKUP_BITS 16               /* inline indirect-branch table entries: 64 Ki */
-#define LOOKUP_TABLES 8              /* tables kept for distinct (mode, CS base) pairs */
+#define LOOKUP_TABLES 16             /* tables kept for distinct (mode, CS base, CR3) */
 
 /* Host scratch registers (DESIGN.md §1: R8-R11 are the translator's). */
 #define T_VAL H_R8   /* values, indirect-branch targets */
@@ -48,6 +48,7 @@ struct block {
     uint32_t eip;
     uint32_t cs_base;
     uint32_t mode;
+    uint32_t phys;         /* guest-physical address of the first byte (part of the key) */
     uint32_t pages[2];     /* guest-physical pages the guest bytes come from (~0 = none) */
     uint8_t *host;         /* entry point in the TC */
     uint32_t host_len;
@@ -69,6 +70,7 @@ struct lookup_entry {
 
 struct lookup_table {
     uint32_t mode, cs_base;
+    uint32_t cr3;          /* address space (0 with paging off): entries are linear */
     uint64_t stamp;        /* last use, for replacement */
     struct lookup_entry *tab;
 };
@@ -106,16 +108,19 @@ struct bt {
 };
 
 /* tc.c */
-struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode);
+struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode, uint32_t phys);
 void tc__insert(struct bt *bt, struct block *b);
-struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base);
+struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, uint32_t cr3);
 void tc__table_clear(struct bt *bt, struct lookup_table *t);
 
 /* stubs.c */
 void stubs__emit(struct bt *bt);
 
 /* translate.c */
-struct block *translate__block(struct machine *m, struct bt *bt);
+/* Translate the block at the vCPU's CS:EIP whose first byte is at guest-physical phys.
+ * NULL if fetching its first instruction faults (*f). */
+struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
+                               struct mem_fault *f);
 
 #endif
 

@@ -114,13 +114,13 @@ void tc__table_clear(struct bt *bt, struct lookup_table *t)
     }
 }
 
-struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base)
+struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, uint32_t cr3)
 {
     struct lookup_table *victim = &bt->tables[0];
 
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         struct lookup_table *t = &bt->tables[i];
-        if (t->mode == mode && t->cs_base == cs_base) {
+        if (t->mode == mode && t->cs_base == cs_base && t->cr3 == cr3) {
             t->stamp = ++bt->stamp;
             return t;
         }
@@ -131,6 +131,7 @@ struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base)
         tc__table_clear(bt, victim);
     victim->mode = mode;
     victim->cs_base = cs_base;
+    victim->cr3 = cr3;
     victim->stamp = ++bt->stamp;
     return victim;
 }
@@ -153,31 +154,80 @@ uint64_t bt__generation(struct machine *m)
     return m->bt->generation;
 }
 
-void *bt__lookup(struct machine *m)
+void *bt__lookup(struct machine *m, struct mem_fault *f)
 {
     struct vcpu *c = m->cpu;
     struct bt *bt = m->bt;
-    uint32_t mode = bt__mode(c), cs_base = c->seg[SEG_CS].base;
+    uint32_t mode = bt__mode(c), cs_base = c->seg[SEG_CS].base, lin = cs_base + c->eip;
+    uint32_t cr3 = (c->cr0 & CR0_PG) ? c->cr3 & 0xfffff000u : 0, phys;
     struct block *b;
 
-    c->lookup = tc__table(bt, mode, cs_base)->tab;
-    b = tc__find(bt, cs_base + c->eip, cs_base, mode);
+    if (mmu__fetch_phys(m, lin, &phys, f) < 0)
+        return NULL;
+    c->lookup = tc__table(bt, mode, cs_base, cr3)->tab;
+    b = tc__find(bt, lin, cs_base, mode, phys);
+    if (b && b->pages[1] != ~0u && cr3) {
+        /* The block's last instruction runs onto the next page: that mapping must hold too. */
+        uint32_t p2;
+        if (mmu__fetch_phys(m, (lin & ~0xfffu) + 0x1000, &p2, f) < 0 ||
+            (p2 & ~0xfffu) != b->pages[1])
+            b = NULL;
+    }
     if (b) {
         STAT_INC(bt_block_hits);
         return b->host;
     }
     STAT_INC(bt_block_misses);
-    b = translate__block(m, bt);
-    c->lookup = tc__table(bt, mode, cs_base)->tab;
+    b = translate__block(m, bt, phys, f);
+    c->lookup = tc__table(bt, mode, cs_base, cr3)->tab;
     return b ? b->host : NULL;
 }
 
-struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode)
+struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode, uint32_t phys)
 {
     for (struct block *b = bt->hash[block_hash(lin, mode)]; b; b = b->hash_next)
-        if (b->lin == lin && b->mode == mode && b->cs_base == cs_base)
+        if (b->lin == lin && b->mode == mode && b->cs_base == cs_base && b->phys == phys)
             return b;
     return NULL;
+}
+
+static void table_clear_range(struct bt *bt, struct lookup_table *t, uint32_t eip, uint32_t n)
+{
+    if (n >= (1u << LOOKUP_BITS)) {
+        tc__table_clear(bt, t);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct lookup_entry *le = &t->tab[(eip + i) & ((1u << LOOKUP_BITS) - 1)];
+        le->neg_eip = 1;
+        le->host = (uint64_t)bt->lookup_miss;
+    }
+}
+
+void bt__lin_unmapped(struct machine *m, uint32_t cr3, uint32_t lin, uint32_t len_minus_1)
+{
+    struct bt *bt = m->bt;
+
+    if (!bt)
+        return;
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
+        struct lookup_table *t = &bt->tables[i];
+        if (t->mode != ~0u && t->cr3 == (cr3 & 0xfffff000u))
+            table_clear_range(bt, t, lin - t->cs_base,
+                              len_minus_1 >= (1u << LOOKUP_BITS) ? 1u << LOOKUP_BITS
+                                                                 : len_minus_1 + 1);
+    }
+}
+
+void bt__paging_changed(struct machine *m)
+{
+    struct bt *bt = m->bt;
+
+    if (!bt)
+        return;
+    for (int i = 0; i < LOOKUP_TABLES; i++)
+        if (bt->tables[i].mode != ~0u && bt->tables[i].cr3)
+            tc__table_clear(bt, &bt->tables[i]);
 }
 
 static struct page_list **page_slot(struct bt *bt, uint32_t gpa)

@@ -28,6 +28,7 @@
 
 #include "bt/internal.h"
 #include "mmu-shadow/mem.h"
+#include "mmu-shadow/window.h"
 #include "monitor/cpu.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
@@ -39,6 +40,7 @@
 struct pending_exit {
     uint8_t *site;
     uint32_t target;
+    bool far;      /* target on another page with paging on: no chaining, go through the lookup */
 };
 
 struct build {
@@ -136,36 +138,49 @@ static bool normalize16(struct bt *bt, struct dinsn *d, const uint8_t *raw,
     return false;
 }
 
-/* Decode one instruction at lin; false if the bytes are not a valid instruction. */
-static bool decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *d)
+/* Decode one instruction at lin. Returns 1 on success, 0 if the bytes are not a valid
+ * instruction, -1 if fetching them faults (*f). Bytes past the end of the page are read
+ * only when the instruction needs them, so a short instruction at the end of a page
+ * never touches the next one. */
+static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *d,
+                     struct mem_fault *f)
 {
     struct machine *m = b->x.m;
+    ZydisDecoder *dec = b->code32 ? &b->x.bt->dec32 : &b->x.bt->dec16;
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
     uint8_t raw[16];
-    struct mem_fault f;
+    uint32_t avail = 0x1000 - (lin & 0xfff);
+    ZyanStatus st;
 
     memset(raw, 0, sizeof(raw));
-    if (mem__lin_read_buf(m, lin, raw, 15, &f) < 0)
-        return false;
+    if (avail > 15)
+        avail = 15;
+    if (mem__lin_read_buf(m, lin, raw, avail, f) < 0)
+        return -1;
+    st = ZydisDecoderDecodeFull(dec, raw, avail, &in, ops);
+    if (st == ZYDIS_STATUS_NO_MORE_DATA && avail < 15) {
+        if (mem__lin_read_buf(m, lin + avail, raw + avail, 15 - avail, f) < 0)
+            return -1;
+        st = ZydisDecoderDecodeFull(dec, raw, 15, &in, ops);
+    }
+    if (ZYAN_FAILED(st))
+        return 0;
     d->eip = eip;
+    d->len = in.length;
     if (b->code32) {
-        if (ZYAN_FAILED(ZydisDecoderDecodeFull(&b->x.bt->dec32, raw, 15, &d->in, d->ops)))
-            return false;
-        memcpy(d->bytes, raw, d->in.length);
-        d->len = d->in.length;
-        return true;
+        d->in = in;
+        memcpy(d->ops, ops, sizeof(ops));
+        memcpy(d->bytes, raw, in.length);
+        return 1;
     }
-    ZydisDecodedInstruction in16;
-    ZydisDecodedOperand ops16[ZYDIS_MAX_OPERAND_COUNT];
-    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&b->x.bt->dec16, raw, 15, &in16, ops16)))
-        return false;
-    d->len = in16.length;
-    if (!normalize16(b->x.bt, d, raw, &in16, ops16)) {
+    if (!normalize16(b->x.bt, d, raw, &in, ops)) {
         /* No 32-bit twin (e.g. a far pointer operand): the interpreter runs it. */
-        d->in = in16;
-        memcpy(d->ops, ops16, sizeof(ops16));
-        memcpy(d->bytes, raw, in16.length);
+        d->in = in;
+        memcpy(d->ops, ops, sizeof(ops));
+        memcpy(d->bytes, raw, in.length);
     }
-    return true;
+    return 1;
 }
 
 /* --------------------------------------------------------- classification */
@@ -354,20 +369,27 @@ static bool ends_block(enum kind k)
 
 /* ------------------------------------------------------------ emission */
 
+/* With paging on, a direct branch may be chained only within the block's own page: the
+ * same linear page maps the same physical page in every address space the block can
+ * run in. Elsewhere the target is resolved by the per-address-space lookup. */
+static void add_exit(struct build *b, uint8_t *site, uint32_t target)
+{
+    struct pending_exit *x = &b->exits[b->nexits++];
+
+    x->site = site;
+    x->target = target;
+    x->far = (b->x.mode & MODE_PG) &&
+             ((b->x.cs_base + target) & ~0xfffu) != ((b->x.cs_base + b->d[0].eip) & ~0xfffu);
+}
+
 static void emit_exit_jmp(struct build *b, uint32_t target)
 {
-    uint8_t *site = emit_jmp(&b->x.e, b->x.e.p); /* patched to its stub at the end */
-    b->exits[b->nexits].site = site;
-    b->exits[b->nexits].target = target;
-    b->nexits++;
+    add_exit(b, emit_jmp(&b->x.e, b->x.e.p), target); /* aimed at its stub at the end */
 }
 
 static void emit_exit_jcc(struct build *b, int cc, uint32_t target)
 {
-    uint8_t *site = emit_jcc(&b->x.e, cc, b->x.e.p);
-    b->exits[b->nexits].site = site;
-    b->exits[b->nexits].target = target;
-    b->nexits++;
+    add_exit(b, emit_jcc(&b->x.e, cc, b->x.e.p), target);
 }
 
 /* Exit to the monitor for instruction d; resume at the next host instruction if allowed. */
@@ -729,7 +751,8 @@ static void emit_budget_stub(struct build *b, uint8_t *jcc_site, uint32_t eip, b
     emit_jmp(e, b->x.bt->exit_common);
 }
 
-struct block *translate__block(struct machine *m, struct bt *bt)
+struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
+                               struct mem_fault *f)
 {
     struct vcpu *c = m->cpu;
     struct build *b = calloc(1, sizeof(*b));
@@ -760,7 +783,12 @@ struct block *translate__block(struct machine *m, struct bt *bt)
 
         if (b->n > 0 && (lin & ~0xfffu) != page0)
             break; /* start the next page in a block of its own */
-        if (!decode_at(b, lin, eip, d)) {
+        int got = decode_at(b, lin, eip, d, f);
+        if (got < 0 && b->n == 0) {
+            free(b);
+            return NULL; /* the first instruction cannot be fetched: the caller raises *f */
+        }
+        if (got <= 0) {
             if (b->n > 0)
                 break;
             memset(d, 0, sizeof(*d));
@@ -816,6 +844,11 @@ struct block *translate__block(struct machine *m, struct bt *bt)
     for (int i = 0; i < b->nexits; i++) {
         struct emitter *e = &b->x.e;
         patch_rel32(b->exits[i].site, e->p);
+        if (b->exits[i].far) {
+            emit_mov_ri(e, T_VAL, b->exits[i].target);
+            emit_jmp(e, bt->lookup);
+            continue;
+        }
         emit_store_imm(e, false, H_R15, OFF(eip), b->exits[i].target);
         emit_store_imm(e, true, H_R15, OFF(exit_pc), (uint32_t)(uint64_t)b->exits[i].site);
         emit_jmp(e, bt->exit_translate);
@@ -831,15 +864,25 @@ struct block *translate__block(struct machine *m, struct bt *bt)
     blk->eip = c->eip;
     blk->cs_base = cs_base;
     blk->mode = b->x.mode;
-    blk->pages[0] = page0 & c->a20_mask;
-    blk->pages[1] = lastpage != page0 ? lastpage : ~0u;
+    blk->phys = phys;
+    blk->pages[0] = phys & ~0xfffu;
+    blk->pages[1] = ~0u;
+    if (lastpage != page0) {
+        uint32_t p2;
+        struct mem_fault f2;
+        if (mmu__fetch_phys(m, lastpage, &p2, &f2) == 0)
+            blk->pages[1] = p2 & ~0xfffu;
+    }
     blk->host = host;
     blk->host_len = (uint32_t)(b->x.e.p - host);
     blk->ninsn = (uint16_t)b->n;
-    blk->nexits = (uint16_t)b->nexits;
+    blk->nexits = 0;
     for (int i = 0; i < b->nexits; i++) {
-        blk->exits[i].site = b->exits[i].site;
-        blk->exits[i].stub = b->exits[i].site + 4 + *(int32_t *)b->exits[i].site;
+        if (b->exits[i].far)
+            continue;
+        blk->exits[blk->nexits].site = b->exits[i].site;
+        blk->exits[blk->nexits].stub = b->exits[i].site + 4 + *(int32_t *)b->exits[i].site;
+        blk->nexits++;
     }
     memcpy(blk->map, b->map, b->n * sizeof(struct insn_map));
     bt->tc_free = b->x.e.p;

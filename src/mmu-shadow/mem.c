@@ -29,6 +29,7 @@
  * shadow-MMU issue puts the walker behind mem__lin_to_phys().
  */
 #include "mmu-shadow/mem.h"
+#include "mmu-shadow/walk.h"
 
 #include <assert.h>
 #include <string.h>
@@ -265,18 +266,19 @@ void mem__phys_write_buf(struct machine *m, uint32_t gpa, const void *buf, uint3
 int mem__lin_to_phys(struct machine *m, uint32_t lin, bool write, uint32_t *gpa,
                      struct mem_fault *f)
 {
-    static bool warned;
     struct vcpu *c = m->cpu;
+    struct walk w;
 
-    (void)write;
     if (f)
         f->vector = -1;
-    if ((c->cr0 & CR0_PG) && !warned) {
-        /* The walker arrives with the shadow-MMU issue; until then identity is our best guess. */
-        LOG(MMU, 1, "mem: CR0.PG set but no page walker yet: linear treated as physical");
-        warned = true;
+    if (!(c->cr0 & CR0_PG)) {
+        *gpa = lin & c->a20_mask;
+        return 0;
     }
-    *gpa = lin & c->a20_mask;
+    if (walk__lin(m, c->cr3, lin, (write ? ACC_WRITE : 0) | (vcpu_cpl(c) == 3 ? ACC_USER : 0),
+                  true, &w, f) < 0)
+        return -1;
+    *gpa = w.gpa;
     return 0;
 }
 

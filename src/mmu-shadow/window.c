@@ -1,5 +1,10 @@
 /*
- * The physical window (paging off). See window.h.
+ * Windows, hidden faults and write protection (see window.h).
+ *
+ * Reverse maps are per RAM page lists of (window, linear page or PDE index,
+ * window generation). Emptying a window bumps its generation, which makes
+ * its entries stale without walking the lists; stale entries are dropped
+ * when a list is next walked.
  */
 #include "mmu-shadow/window.h"
 
@@ -13,8 +18,10 @@
 #include <unistd.h>
 
 #include "bt/bt.h"
+#include "mmu-shadow/walk.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
+#include "monitor/stats.h"
 
 #ifndef HWCAP2_FSGSBASE
 #define HWCAP2_FSGSBASE (1 << 1)
@@ -23,7 +30,33 @@
 #define PAGE 4096u
 #define LOW_ROM_BASE 0xe0000u
 #define LOW_ROM_SIZE 0x20000u
-#define RAM_LIMIT 0xe0000000u   /* RAM above this would collide with PCI/MMIO space */
+#define RAM_LIMIT 0xe0000000u      /* RAM above this would collide with PCI/MMIO space */
+#define VMA_BUDGET 24000u          /* mapped pages across windows before everything is dropped */
+
+struct rmap_node {
+    struct rmap_node *next;
+    uint32_t lin;                  /* linear page (maps) or PDE index (deps) */
+    uint16_t win;                  /* index into mmu->win, or MMU_WINDOWS for phys */
+    uint32_t gen;
+};
+
+static bool bit(const uint8_t *map, uint32_t pn)
+{
+    return map[pn / 8] & (1u << (pn % 8));
+}
+
+static void set_bit(uint8_t *map, uint32_t pn, bool v)
+{
+    if (v)
+        map[pn / 8] |= (uint8_t)(1u << (pn % 8));
+    else
+        map[pn / 8] &= (uint8_t) ~(1u << (pn % 8));
+}
+
+static struct window *win_of(struct mmu *mmu, unsigned i)
+{
+    return i == MMU_WINDOWS ? &mmu->phys : &mmu->win[i];
+}
 
 static int map_fixed(void *at, size_t len, int prot, int fd, off_t off)
 {
@@ -31,68 +64,20 @@ static int map_fixed(void *at, size_t len, int prot, int fd, off_t off)
     return p == MAP_FAILED ? -errno : 0;
 }
 
-int mmu__init(struct machine *m)
+static int reserve(struct mmu *mmu, struct window *w)
 {
-    struct mmu *mmu = calloc(1, sizeof(*mmu));
-    uint64_t ram = m->ram_size < RAM_LIMIT ? m->ram_size : RAM_LIMIT;
-    void *w;
-
-    if (!mmu)
-        return -ENOMEM;
-    mmu->reserved = WINDOW_SIZE + WINDOW_GUARD;
-    w = mmap(NULL, mmu->reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (w == MAP_FAILED) {
-        free(mmu);
+    void *p = mmap(w->base, mmu->reserved, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (w->base ? MAP_FIXED : 0), -1, 0);
+    if (p == MAP_FAILED)
         return -errno;
-    }
-    mmu->window = w;
-    if (ram && map_fixed(mmu->window, ram, PROT_READ | PROT_WRITE, m->ram_fd, 0) < 0)
-        goto fail;
-    if (m->rom_size) {
-        /* The whole image below 4 GiB; its last 128 KiB also below 1 MiB. */
-        if (map_fixed(mmu->window + WINDOW_SIZE - m->rom_size, m->rom_size, PROT_READ, m->rom_fd,
-                      0) < 0)
-            goto fail;
-        if (m->rom_size >= LOW_ROM_SIZE &&
-            map_fixed(mmu->window + LOW_ROM_BASE, LOW_ROM_SIZE, PROT_READ, m->rom_fd,
-                      m->rom_size - LOW_ROM_SIZE) < 0)
-            goto fail;
-    }
-    mmu->ram_pages = (uint32_t)(ram / PAGE);
-    mmu->code_pages = calloc(mmu->ram_pages / 8 + 1, 1);
-    if (!mmu->code_pages)
-        goto fail;
-    mmu->use_wrgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
-    m->mmu = mmu;
+    w->base = p;
+    w->gen++;
+    mmu->total_mapped -= w->mapped;
+    w->mapped = 0;
     return 0;
-fail:
-    munmap(mmu->window, mmu->reserved);
-    free(mmu->code_pages);
-    free(mmu);
-    return -ENOMEM;
 }
 
-void mmu__destroy(struct machine *m)
-{
-    if (!m->mmu)
-        return;
-    munmap(m->mmu->window, m->mmu->reserved);
-    free(m->mmu->code_pages);
-    free(m->mmu);
-    m->mmu = NULL;
-}
-
-void mmu__activate(struct machine *m)
-{
-    uint64_t base = (uint64_t)m->mmu->window;
-
-    if (m->mmu->use_wrgsbase)
-        __asm__ volatile("wrgsbase %0" ::"r"(base) : "memory");
-    else if (syscall(SYS_arch_prctl, ARCH_SET_GS, base) != 0)
-        die("arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
-}
-
-/* Is guest-physical page `gpa` backed by RAM in the window (readable and writable)? */
+/* Is guest-physical page gpa ordinary RAM (not shadowed by the low ROM copy)? */
 static bool page_is_ram(struct machine *m, uint32_t gpa)
 {
     if (gpa >= m->ram_size || gpa >= RAM_LIMIT)
@@ -102,31 +87,347 @@ static bool page_is_ram(struct machine *m, uint32_t gpa)
     return true;
 }
 
-enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool write,
-                                        uint32_t *linear)
+/* Offset into the ROM memfd for a ROM-backed physical page, or -1. */
+static int64_t rom_offset(struct machine *m, uint32_t gpa)
+{
+    if (!m->rom_size)
+        return -1;
+    if (gpa >= (uint32_t)(WINDOW_SIZE - m->rom_size))
+        return gpa - (uint32_t)(WINDOW_SIZE - m->rom_size);
+    if (m->rom_size >= LOW_ROM_SIZE && gpa >= LOW_ROM_BASE && gpa < LOW_ROM_BASE + LOW_ROM_SIZE)
+        return m->rom_size - LOW_ROM_SIZE + (gpa - LOW_ROM_BASE);
+    return -1;
+}
+
+int mmu__init(struct machine *m)
+{
+    struct mmu *mmu = calloc(1, sizeof(*mmu));
+    uint64_t ram = m->ram_size < RAM_LIMIT ? m->ram_size : RAM_LIMIT;
+
+    if (!mmu)
+        return -ENOMEM;
+    mmu->reserved = WINDOW_SIZE + WINDOW_GUARD;
+    mmu->ram_pages = (uint32_t)(ram / PAGE);
+    mmu->code_pages = calloc(mmu->ram_pages / 8 + 1, 1);
+    mmu->table_pages = calloc(mmu->ram_pages / 8 + 1, 1);
+    mmu->maps = calloc(mmu->ram_pages + 1, sizeof(*mmu->maps));
+    mmu->deps = calloc(mmu->ram_pages + 1, sizeof(*mmu->deps));
+    if (!mmu->code_pages || !mmu->table_pages || !mmu->maps || !mmu->deps ||
+        reserve(mmu, &mmu->phys) < 0)
+        goto fail;
+    if (ram && map_fixed(mmu->phys.base, ram, PROT_READ | PROT_WRITE, m->ram_fd, 0) < 0)
+        goto fail;
+    if (m->rom_size) {
+        /* The whole image below 4 GiB; its last 128 KiB also below 1 MiB. */
+        if (map_fixed(mmu->phys.base + WINDOW_SIZE - m->rom_size, m->rom_size, PROT_READ,
+                      m->rom_fd, 0) < 0)
+            goto fail;
+        if (m->rom_size >= LOW_ROM_SIZE &&
+            map_fixed(mmu->phys.base + LOW_ROM_BASE, LOW_ROM_SIZE, PROT_READ, m->rom_fd,
+                      m->rom_size - LOW_ROM_SIZE) < 0)
+            goto fail;
+    }
+    mmu->phys.used = true;
+    mmu->active = &mmu->phys;
+    mmu->use_wrgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
+    m->mmu = mmu;
+    return 0;
+fail:
+    m->mmu = mmu;
+    mmu__destroy(m);
+    return -ENOMEM;
+}
+
+static void free_list(struct rmap_node **head)
+{
+    while (*head) {
+        struct rmap_node *n = *head;
+        *head = n->next;
+        free(n);
+    }
+}
+
+void mmu__destroy(struct machine *m)
 {
     struct mmu *mmu = m->mmu;
-    uint64_t off = addr - (uint64_t)mmu->window;
 
+    if (!mmu)
+        return;
+    if (mmu->phys.base)
+        munmap(mmu->phys.base, mmu->reserved);
+    for (int i = 0; i < MMU_WINDOWS; i++)
+        if (mmu->win[i].base)
+            munmap(mmu->win[i].base, mmu->reserved);
+    for (uint32_t i = 0; mmu->maps && mmu->deps && i <= mmu->ram_pages; i++) {
+        free_list(&mmu->maps[i]);
+        free_list(&mmu->deps[i]);
+    }
+    free(mmu->maps);
+    free(mmu->deps);
+    free(mmu->code_pages);
+    free(mmu->table_pages);
+    free(mmu);
+    m->mmu = NULL;
+}
+
+static void set_gs(struct mmu *mmu)
+{
+    uint64_t base = (uint64_t)mmu->active->base;
+
+    if (mmu->use_wrgsbase)
+        __asm__ volatile("wrgsbase %0" ::"r"(base) : "memory");
+    else if (syscall(SYS_arch_prctl, ARCH_SET_GS, base) != 0)
+        die("arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
+}
+
+void mmu__activate(struct machine *m)
+{
+    set_gs(m->mmu);
+}
+
+static void add_node(struct rmap_node **head, unsigned win, uint32_t gen, uint32_t lin)
+{
+    struct rmap_node *n;
+
+    for (n = *head; n; n = n->next)
+        if (n->win == win && n->lin == lin && n->gen == gen)
+            return;
+    n = malloc(sizeof(*n));
+    if (!n)
+        die("out of memory");
+    n->win = (uint16_t)win;
+    n->gen = gen;
+    n->lin = lin;
+    n->next = *head;
+    *head = n;
+}
+
+void mmu__flush_all(struct machine *m)
+{
+    struct mmu *mmu = m->mmu;
+
+    for (int i = 0; i < MMU_WINDOWS; i++) {
+        struct window *w = &mmu->win[i];
+        if (!w->used)
+            continue;
+        if (reserve(mmu, w) < 0)
+            die("cannot empty a guest address window: %s", strerror(errno));
+        w->used = false;
+    }
+    memset(mmu->table_pages, 0, mmu->ram_pages / 8 + 1);
+    if (mmu->active != &mmu->phys)
+        mmu->active = NULL;
+    bt__paging_changed(m);
+}
+
+static struct window *find_window(struct machine *m, uint32_t cr3, bool user)
+{
+    struct mmu *mmu = m->mmu;
+    struct window *victim = NULL;
+
+    for (int i = 0; i < MMU_WINDOWS; i++) {
+        struct window *w = &mmu->win[i];
+        if (w->used && w->cr3 == cr3 && w->user == user) {
+            w->stamp = ++mmu->stamp;
+            return w;
+        }
+        /* The victim: an unused window if there is one, else the least recently used. */
+        if (!victim || (victim->used && (!w->used || w->stamp < victim->stamp)))
+            victim = w;
+    }
+    if (victim->used || !victim->base) {
+        if (reserve(mmu, victim) < 0)
+            die("cannot reserve a guest address window: %s", strerror(errno));
+        STAT_INC(mmu_windows_evicted);
+    }
+    victim->used = true;
+    victim->cr3 = cr3;
+    victim->user = user;
+    victim->stamp = ++mmu->stamp;
+    STAT_INC(mmu_windows_created);
+    return victim;
+}
+
+void mmu__sync(struct machine *m)
+{
+    struct mmu *mmu = m->mmu;
+    struct vcpu *c = m->cpu;
+    struct window *want;
+
+    if (!(c->cr0 & CR0_PG)) {
+        want = &mmu->phys;
+    } else {
+        uint32_t bits = (c->cr0 & CR0_WP) | (c->cr4 & (CR4_PSE | CR4_PGE));
+        if (bits != mmu->paging_bits) {
+            mmu__flush_all(m);
+            mmu->paging_bits = bits;
+        }
+        want = mmu->active;
+        if (!want || want == &mmu->phys || want->cr3 != (c->cr3 & 0xfffff000u) ||
+            want->user != (vcpu_cpl(c) == 3))
+            want = find_window(m, c->cr3 & 0xfffff000u, vcpu_cpl(c) == 3);
+    }
+    if (want != mmu->active) {
+        mmu->active = want;
+        set_gs(mmu);
+        STAT_INC(mmu_window_switches);
+    }
+}
+
+/* Unmap linear pages [lin, lin+len) of window w. */
+static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint64_t len)
+{
+    mmap(w->base + lin, len, PROT_NONE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    bt__lin_unmapped(m, w->cr3, lin, (uint32_t)(len - 1));
+}
+
+/* Make every existing mapping of RAM page pn read-only. */
+static void downgrade(struct machine *m, uint32_t pn)
+{
+    struct mmu *mmu = m->mmu;
+
+    for (struct rmap_node **pp = &mmu->maps[pn], *n; (n = *pp);) {
+        struct window *w = win_of(mmu, n->win);
+        if (n->gen != w->gen) {
+            *pp = n->next;
+            free(n);
+            continue;
+        }
+        mprotect(w->base + n->lin, PAGE, PROT_READ);
+        pp = &n->next;
+    }
+}
+
+static bool protected_page(struct mmu *mmu, uint32_t pn)
+{
+    return pn < mmu->ram_pages && (bit(mmu->code_pages, pn) || bit(mmu->table_pages, pn));
+}
+
+/* Mark a page as a page directory or table of window w (write-protect it everywhere). */
+static void trace_table(struct machine *m, uint32_t gpa)
+{
+    struct mmu *mmu = m->mmu;
+    uint32_t pn = gpa / PAGE;
+
+    if (pn >= mmu->ram_pages || bit(mmu->table_pages, pn))
+        return;
+    set_bit(mmu->table_pages, pn, true);
+    if (!bit(mmu->code_pages, pn))
+        downgrade(m, pn);
+    if (m->cpu->cr0 & CR0_PG)
+        mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
+}
+
+/* A hidden fault in a paged window: walk, then map the page (and record why). */
+static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint64_t off,
+                                       bool write, struct mem_fault *f)
+{
+    struct mmu *mmu = m->mmu;
+    uint32_t lin = (uint32_t)off, lpage = (uint32_t)(off & ~(uint64_t)(PAGE - 1));
+    unsigned acc = (write ? ACC_WRITE : 0) | (w->user ? ACC_USER : 0);
+    struct walk wk;
+    uint32_t gpage, pn;
+    int prot;
+    int64_t ro;
+
+    if (walk__lin(m, w->cr3, lin, acc, true, &wk, f) < 0) {
+        STAT_INC(mmu_true_faults);
+        return MMU_FAULT_GUEST;
+    }
+    gpage = wk.gpa & ~(PAGE - 1);
+    pn = gpage / PAGE;
+    trace_table(m, w->cr3);
+    if (!wk.large) {
+        trace_table(m, wk.pte_gpa & ~(PAGE - 1));
+        if ((wk.pte_gpa / PAGE) < mmu->ram_pages)
+            add_node(&mmu->deps[wk.pte_gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
+                     lin >> 22);
+    }
+    if (!page_is_ram(m, gpage)) {
+        ro = rom_offset(m, gpage);
+        if (ro < 0 || write)
+            return MMU_FAULT_EMULATE;
+        if (map_fixed(w->base + lpage, PAGE, PROT_READ, m->rom_fd, ro) < 0)
+            return MMU_FAULT_EMULATE;
+    } else {
+        if (write && protected_page(mmu, pn))
+            return MMU_FAULT_EMULATE;
+        prot = PROT_READ;
+        if (wk.writable && wk.dirty && !protected_page(mmu, pn))
+            prot |= PROT_WRITE;
+        if (map_fixed(w->base + lpage, PAGE, prot, m->ram_fd, gpage) < 0)
+            return MMU_FAULT_EMULATE;
+        add_node(&mmu->maps[pn], (unsigned)(w - mmu->win), w->gen, lpage);
+    }
+    w->mapped++;
+    mmu->total_mapped++;
+    STAT_INC(mmu_pages_mapped);
+    STAT_INC(mmu_hidden_faults);
+    if (mmu->total_mapped > VMA_BUDGET)
+        mmu__flush_all(m); /* the mapping just made goes too; the access simply faults again */
+    return MMU_FAULT_RETRY;
+}
+
+enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool write,
+                                        uint32_t *linear, struct mem_fault *f)
+{
+    struct mmu *mmu = m->mmu;
+    struct window *w = mmu->active;
+    uint64_t off;
+
+    if (!w)
+        return MMU_FAULT_OUTSIDE;
+    off = addr - (uint64_t)w->base;
     if (off >= mmu->reserved)
         return MMU_FAULT_OUTSIDE;
+    *linear = (uint32_t)off;
+    if (w != &mmu->phys) {
+        if (off >= WINDOW_SIZE) {
+            /* Straddled 0xffffffff: map the wrapped page behind the window as well. */
+            struct walk wk;
+            uint32_t lin = (uint32_t)(off - WINDOW_SIZE);
+            unsigned acc = (write ? ACC_WRITE : 0) | (w->user ? ACC_USER : 0);
+            if (walk__lin(m, w->cr3, lin, acc, true, &wk, f) < 0)
+                return MMU_FAULT_GUEST;
+            if (!page_is_ram(m, wk.gpa & ~(PAGE - 1)) || protected_page(mmu, wk.gpa / PAGE) ||
+                map_fixed(w->base + (off & ~(uint64_t)(PAGE - 1)), PAGE,
+                          PROT_READ | (wk.writable && wk.dirty ? PROT_WRITE : 0), m->ram_fd,
+                          wk.gpa & ~(PAGE - 1)) < 0)
+                return MMU_FAULT_EMULATE;
+            add_node(&mmu->maps[wk.gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
+                     (uint32_t)(off & ~(uint64_t)(PAGE - 1)));
+            return MMU_FAULT_RETRY;
+        }
+        return map_paged(m, w, off, write, f);
+    }
     if (off >= WINDOW_SIZE) {
-        /* An access that straddled 0xffffffff: mirror the wrapped page after the window. */
+        /* Paging off and an access straddled 0xffffffff: mirror the wrapped RAM page. */
         uint32_t page = (uint32_t)(off - WINDOW_SIZE) & ~(PAGE - 1);
-        unsigned bit = page / PAGE;
-
         *linear = page + (uint32_t)(off & (PAGE - 1));
-        if (!page_is_ram(m, page) || (mmu->mirrored & (1ull << bit)))
-            return MMU_FAULT_EMULATE;
-        if (map_fixed(mmu->window + WINDOW_SIZE + page, PAGE, PROT_READ | PROT_WRITE, m->ram_fd,
+        if (!page_is_ram(m, page) || protected_page(mmu, page / PAGE) ||
+            map_fixed(w->base + WINDOW_SIZE + page, PAGE, PROT_READ | PROT_WRITE, m->ram_fd,
                       page) < 0)
             return MMU_FAULT_EMULATE;
-        mmu->mirrored |= 1ull << bit;
+        add_node(&mmu->maps[page / PAGE], MMU_WINDOWS, w->gen, (uint32_t)WINDOW_SIZE + page);
         return MMU_FAULT_RETRY;
     }
-    (void)write;
-    *linear = (uint32_t)off;
     return MMU_FAULT_EMULATE;
+}
+
+int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_fault *f)
+{
+    struct vcpu *c = m->cpu;
+    struct walk wk;
+
+    if (!(c->cr0 & CR0_PG)) {
+        *gpa = lin & c->a20_mask;
+        return 0;
+    }
+    if (walk__lin(m, c->cr3, lin, ACC_FETCH | (vcpu_cpl(c) == 3 ? ACC_USER : 0), true, &wk, f) < 0)
+        return -1;
+    *gpa = wk.gpa;
+    return 0;
 }
 
 void mmu__protect_code(struct machine *m, uint32_t gpa)
@@ -134,12 +435,38 @@ void mmu__protect_code(struct machine *m, uint32_t gpa)
     struct mmu *mmu = m->mmu;
     uint32_t pn = gpa / PAGE;
 
-    if (pn >= mmu->ram_pages || (mmu->code_pages[pn / 8] & (1u << (pn % 8))))
+    if (pn >= mmu->ram_pages || bit(mmu->code_pages, pn) || !page_is_ram(m, pn * PAGE))
         return;
-    if (!page_is_ram(m, pn * PAGE))
-        return; /* ROM is read-only already */
-    if (mprotect(mmu->window + (uint64_t)pn * PAGE, PAGE, PROT_READ) == 0)
-        mmu->code_pages[pn / 8] |= (uint8_t)(1u << (pn % 8));
+    set_bit(mmu->code_pages, pn, true);
+    if (bit(mmu->table_pages, pn))
+        return; /* already read-only everywhere */
+    mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
+    downgrade(m, pn);
+}
+
+/* Entries [first, last] of page-table page pn changed: unmap what they mapped. */
+static void table_written(struct machine *m, uint32_t pn, uint32_t first, uint32_t last)
+{
+    struct mmu *mmu = m->mmu;
+
+    /* As a page directory: the 4 MiB ranges of windows whose CR3 is this page. */
+    for (int i = 0; i < MMU_WINDOWS; i++) {
+        struct window *w = &mmu->win[i];
+        if (w->used && w->cr3 / PAGE == pn)
+            unmap_range(m, w, first << 22, (uint64_t)(last - first + 1) << 22);
+    }
+    /* As a page table: the pages it maps in the windows that used it. */
+    for (struct rmap_node **pp = &mmu->deps[pn], *n; (n = *pp);) {
+        struct window *w = win_of(mmu, n->win);
+        if (n->gen != w->gen || !w->used) {
+            *pp = n->next;
+            free(n);
+            continue;
+        }
+        unmap_range(m, w, n->lin << 22 | first << 12, (uint64_t)(last - first + 1) << 12);
+        pp = &n->next;
+    }
+    STAT_INC(mmu_trace_hits);
 }
 
 void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
@@ -149,10 +476,18 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
     if (!mmu || !len)
         return;
     for (uint32_t pn = gpa / PAGE; pn <= (gpa + len - 1) / PAGE && pn < mmu->ram_pages; pn++) {
-        if (!(mmu->code_pages[pn / 8] & (1u << (pn % 8))))
-            continue;
-        bt__invalidate_page(m, pn * PAGE);
-        mprotect(mmu->window + (uint64_t)pn * PAGE, PAGE, PROT_READ | PROT_WRITE);
-        mmu->code_pages[pn / 8] &= (uint8_t)~(1u << (pn % 8));
+        if (bit(mmu->code_pages, pn)) {
+            bt__invalidate_page(m, pn * PAGE);
+            set_bit(mmu->code_pages, pn, false);
+            STAT_INC(mmu_smc_invalidations);
+            if (!bit(mmu->table_pages, pn))
+                mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ | PROT_WRITE);
+        }
+        if (bit(mmu->table_pages, pn)) {
+            uint32_t lo = pn * PAGE > gpa ? 0 : (gpa - pn * PAGE) / 4;
+            uint32_t end = gpa + len - 1;
+            uint32_t hi = end / PAGE > pn ? 1023 : (end - pn * PAGE) / 4;
+            table_written(m, pn, lo, hi);
+        }
     }
 }

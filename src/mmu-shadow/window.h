@@ -3,12 +3,18 @@
  * address space. Translated code reaches guest memory only as gs:[addr32], so
  * the window the GS base points at is all it can touch (DESIGN.md §1).
  *
- * With paging off there is one window and it maps guest-physical memory 1:1:
- * RAM from the memfd, firmware ROM read-only, everything else (MMIO,
- * unassigned) left PROT_NONE so accesses fault and get emulated. A guard
- * region follows the 4 GiB; a straddling access that runs into it is served
- * by mirroring the window's first pages there (the address wraps on the
- * hardware).
+ * With paging off one window maps guest-physical memory 1:1: RAM from the
+ * memfd, firmware ROM read-only, everything else (MMIO, unassigned) left
+ * PROT_NONE so accesses fault and get emulated. With paging on there is one
+ * window per (CR3, user or supervisor view), kept in a small LRU cache; pages
+ * are mapped on demand by hidden faults after a walk of the guest tables,
+ * and a true fault becomes a guest #PF. Pages the translator made code from
+ * and pages that serve as page directories or page tables of a cached
+ * window are mapped read-only everywhere; writes to them are emulated and
+ * reported through mmu__note_write(), which drops stale translations and
+ * shadow mappings. A guard region follows each window; an access that
+ * straddles 0xFFFFFFFF runs into it and is served by mapping the wrapped
+ * page there too.
  */
 #ifndef TACHYON_WINDOW_H
 #define TACHYON_WINDOW_H
@@ -16,47 +22,74 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mmu-shadow/mem.h"
+
 struct machine;
 
 #define WINDOW_SIZE (1ull << 32)
 #define WINDOW_GUARD (64u << 10)
+#define MMU_WINDOWS 8
+
+struct window {
+    uint8_t *base;
+    uint32_t cr3;          /* page-directory base (paged windows) */
+    bool user;             /* CPL-3 view: only U/S=1 pages are mapped */
+    bool used;
+    uint32_t gen;          /* bumped when the window is emptied: stale reverse-map entries */
+    uint64_t stamp;        /* LRU */
+    uint32_t mapped;       /* pages mapped since the last flush (VMA budget) */
+};
+
+struct rmap_node;
 
 struct mmu {
-    uint8_t *window;       /* base of the active window (the GS base) */
-    uint64_t reserved;     /* bytes reserved: WINDOW_SIZE + WINDOW_GUARD */
-    bool use_wrgsbase;     /* the CPU and kernel allow FSGSBASE */
-    uint64_t mirrored;     /* bitmask of guard pages mapped as mirrors of pages 0..15 */
-    uint8_t *code_pages;   /* bit per RAM page: write-protected because it holds translations */
+    struct window phys;               /* paging off */
+    struct window win[MMU_WINDOWS];   /* paging on */
+    struct window *active;
+    uint64_t stamp;
+    uint64_t reserved;                /* bytes per window: WINDOW_SIZE + WINDOW_GUARD */
+    bool use_wrgsbase;                /* the CPU and kernel allow FSGSBASE */
+    uint32_t paging_bits;             /* CR0.WP | CR4.PSE | CR4.PGE the paged windows were built for */
     uint32_t ram_pages;
+    uint8_t *code_pages;              /* bit per RAM page: holds translations */
+    uint8_t *table_pages;             /* bit per RAM page: a PD or PT of some window */
+    struct rmap_node **maps;          /* per RAM page: where windows map it */
+    struct rmap_node **deps;          /* per RAM page used as a PT: (window, PDE index) users */
+    uint64_t total_mapped;
 };
 
 int mmu__init(struct machine *m);
 void mmu__destroy(struct machine *m);
-/* Point the host GS base at the active window (call on the vCPU thread). */
+
+/* Choose the window for the vCPU's current CR0.PG/CR3/CPL and point the host GS base at
+ * it. Cheap when nothing changed; call after anything that may change those. */
+void mmu__sync(struct machine *m);
+/* Point the host GS base at the active window (call on the vCPU thread once). */
 void mmu__activate(struct machine *m);
+/* Drop every paged window (CR0.WP/CR4 changes, VMA pressure). */
+void mmu__flush_all(struct machine *m);
 
 enum mmu_fault_result {
     MMU_FAULT_RETRY,     /* a hidden fault: the mapping was fixed, rerun the instruction */
-    MMU_FAULT_EMULATE,   /* the access must be emulated (MMIO, ROM write, unassigned) */
-    MMU_FAULT_OUTSIDE,   /* the host address is not in any window: a monitor bug */
+    MMU_FAULT_EMULATE,   /* the access must be emulated (MMIO, ROM write, protected page) */
+    MMU_FAULT_GUEST,     /* a true fault: deliver *f to the guest */
+    MMU_FAULT_OUTSIDE,   /* the host address is not in the active window: a monitor bug */
 };
 
 /* Classify a host fault at host address `addr` (from siginfo) on the vCPU thread. */
 enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool write,
-                                        uint32_t *linear);
+                                        uint32_t *linear, struct mem_fault *f);
 
-/* The translator made code from guest-physical page gpa: write-protect it in the window. */
+/* Guest-physical address of the instruction byte at linear lin (code fetch in the current
+ * mode). Returns 0, or -1 with a #PF in *f. */
+int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_fault *f);
+
+/* The translator made code from guest-physical page gpa: write-protect it everywhere. */
 void mmu__protect_code(struct machine *m, uint32_t gpa);
 
 /* Every write the monitor makes to guest RAM (interpreter, devices, DMA) is reported
- * here; a write to a page holding translations drops them (bt__invalidate_page) and
- * lifts the protection until the next translation. */
+ * here; it drops translations of code pages and shadow mappings that depended on a
+ * page-table entry that changed. */
 void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len);
-
-/* Is host address a inside the active window (including its guard)? */
-static inline bool mmu__in_window(const struct mmu *mmu, uint64_t a)
-{
-    return a - (uint64_t)mmu->window < mmu->reserved;
-}
 
 #endif

@@ -141,6 +141,7 @@ static int run_fault(struct machine *m)
 {
     struct vcpu *c = m->cpu;
     struct interp_exc exc = {.vector = -1};
+    struct mem_fault mf;
     uint32_t linear;
     int st;
 
@@ -148,9 +149,15 @@ static int run_fault(struct machine *m)
     switch (c->fault_signo) {
     case SIGSEGV:
     case SIGBUS:
-        switch (mmu__handle_fault(m, c->fault_host_addr, c->fault_is_write, &linear)) {
+        switch (mmu__handle_fault(m, c->fault_host_addr, c->fault_is_write, &linear, &mf)) {
         case MMU_FAULT_RETRY:
             return -1;
+        case MMU_FAULT_GUEST:
+            exc.vector = mf.vector;
+            exc.has_error = true;
+            exc.error_code = mf.error_code;
+            exc.cr2 = mf.cr2;
+            return raise_exc(m, &exc);
         case MMU_FAULT_EMULATE:
             break;
         case MMU_FAULT_OUTSIDE:
@@ -221,6 +228,7 @@ int machine__run(struct machine *m)
         return RUN_ERROR;
     }
     mmu__activate(m);
+    mmu__sync(m);
 
     while (r < 0) {
         void *pc;
@@ -243,13 +251,17 @@ int machine__run(struct machine *m)
         site = 0;
         if (!pc) {
             uint64_t gen = bt__generation(m);
+            struct mem_fault mf;
+            mmu__sync(m);
             site = c->exit_reason == EXIT_TRANSLATE ? c->exit_pc : 0;
-            pc = bt__lookup(m);
+            pc = bt__lookup(m, &mf);
             if (bt__generation(m) != gen)
                 site = 0; /* the TC was flushed: the site no longer exists */
             if (!pc) {
-                fprintf(stderr, "tachyon: internal error: cannot translate at %08x\n", c->eip);
-                r = RUN_ERROR;
+                /* The instruction fetch faulted. */
+                struct interp_exc exc = {mf.vector, true, mf.error_code, mf.cr2};
+                c->exit_reason = EXIT_NONE;
+                r = raise_exc(m, &exc);
                 continue;
             }
             if (site)

@@ -194,10 +194,13 @@ START_TEST(linear_equals_physical_without_paging)
     ck_assert_uint_eq(v, 0x2233);
     ck_assert_int_eq(mem__lin_to_phys(fx, 0x12345678, false, &gpa, &f), 0);
     ck_assert_uint_eq(gpa, 0x12345678);
-    /* Paging is not walked yet: still identity, and never a fault. */
+    /* With paging on the tables are walked: CR3 = 0 holds no present PDE here. */
     fx->cpu->cr0 |= CR0_PG;
-    ck_assert_int_eq(mem__lin_read(fx, 0x3000, 4, &v, &f), 0);
-    ck_assert_uint_eq(v, 0x11223344);
+    mem__phys_write(fx, 0, 4, 0);
+    ck_assert_int_eq(mem__lin_read(fx, 0x3000, 4, &v, &f), -1);
+    ck_assert_int_eq(f.vector, 14);
+    ck_assert_uint_eq(f.cr2, 0x3000);
+    ck_assert_uint_eq(f.error_code, 0);
 }
 END_TEST
 
