@@ -18,6 +18,7 @@
 #include "devices/bus.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "monitor/log.h"
 #include "monitor/machine.h"
@@ -63,6 +64,37 @@ int bus__claim_mmio(struct machine *m, uint32_t base, uint32_t len, const struct
     m->mmio[m->nmmio++] =
         (struct mmio_range){.base = base, .len = len, .ops = ops, .opaque = opaque};
     return 0;
+}
+
+int bus__unclaim_pio(struct machine *m, uint16_t base, uint32_t len, const struct device_ops *ops,
+                     void *opaque)
+{
+    for (int i = 0; i < m->npio; i++) {
+        const struct pio_range *r = &m->pio[i];
+
+        if (r->base == base && r->len == len && r->ops == ops && r->opaque == opaque) {
+            memmove(&m->pio[i], &m->pio[i + 1], (size_t)(m->npio - i - 1) * sizeof(m->pio[0]));
+            m->npio--;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+int bus__unclaim_mmio(struct machine *m, uint32_t base, uint32_t len, const struct device_ops *ops,
+                      void *opaque)
+{
+    for (int i = 0; i < m->nmmio; i++) {
+        const struct mmio_range *r = &m->mmio[i];
+
+        if (r->base == base && r->len == len && r->ops == ops && r->opaque == opaque) {
+            memmove(&m->mmio[i], &m->mmio[i + 1],
+                    (size_t)(m->nmmio - i - 1) * sizeof(m->mmio[0]));
+            m->nmmio--;
+            return 0;
+        }
+    }
+    return -ENOENT;
 }
 
 /* Last range hit, per table. Indexes, so a table that grows or a fresh machine at the same

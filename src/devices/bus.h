@@ -29,6 +29,14 @@ int bus__claim_pio(struct machine *m, uint16_t base, uint32_t len, const struct 
 int bus__claim_mmio(struct machine *m, uint32_t base, uint32_t len, const struct device_ops *ops,
                     void *opaque);
 
+/* Give back a range claimed earlier with exactly these arguments (a PCI BAR that moved or
+ * stopped decoding). The tables keep their order, so a reset run by bus__reset_all() may give
+ * back ranges claimed after its own without another device being skipped. 0 or -ENOENT. */
+int bus__unclaim_pio(struct machine *m, uint16_t base, uint32_t len, const struct device_ops *ops,
+                     void *opaque);
+int bus__unclaim_mmio(struct machine *m, uint32_t base, uint32_t len, const struct device_ops *ops,
+                      void *opaque);
+
 uint32_t bus__pio_read(struct machine *m, uint16_t port, unsigned size);
 void bus__pio_write(struct machine *m, uint16_t port, unsigned size, uint32_t value);
 /* Returns 0 if some device claims addr, -1 if the address is unassigned. */

@@ -275,8 +275,9 @@ int mem__lin_to_phys(struct machine *m, uint32_t lin, bool write, uint32_t *gpa,
         *gpa = lin & c->a20_mask;
         return 0;
     }
-    if (walk__lin(m, c->cr3, lin, (write ? ACC_WRITE : 0) | (vcpu_cpl(c) == 3 ? ACC_USER : 0),
-                  true, &w, f) < 0)
+    if (walk__lin(m, c->cr3, lin,
+                  (write ? ACC_WRITE : 0) | (vcpu_cpl(c) == 3 && !c->mem_sys ? ACC_USER : 0), true,
+                  &w, f) < 0)
         return -1;
     *gpa = w.gpa;
     return 0;
@@ -343,4 +344,28 @@ int mem__lin_read_buf(struct machine *m, uint32_t lin, void *buf, uint32_t len,
         len -= n;
     }
     return 0;
+}
+
+int mem__sys_read(struct machine *m, uint32_t lin, unsigned size, uint64_t *value,
+                  struct mem_fault *f)
+{
+    bool old = m->cpu->mem_sys;
+    int r;
+
+    m->cpu->mem_sys = true;
+    r = mem__lin_read(m, lin, size, value, f);
+    m->cpu->mem_sys = old;
+    return r;
+}
+
+int mem__sys_write(struct machine *m, uint32_t lin, unsigned size, uint64_t value,
+                   struct mem_fault *f)
+{
+    bool old = m->cpu->mem_sys;
+    int r;
+
+    m->cpu->mem_sys = true;
+    r = mem__lin_write(m, lin, size, value, f);
+    m->cpu->mem_sys = old;
+    return r;
 }

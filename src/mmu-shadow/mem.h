@@ -38,6 +38,13 @@ int mem__lin_write(struct machine *m, uint32_t lin, unsigned size, uint64_t valu
                    struct mem_fault *f);
 int mem__lin_read_buf(struct machine *m, uint32_t lin, void *buf, uint32_t len,
                       struct mem_fault *f);
+/* Implicit supervisor accesses (SDM 4.6: descriptor tables, IDT, TSS, and the stack of a
+ * more privileged level) are checked as CPL 0 whatever the current CPL. */
+int mem__sys_read(struct machine *m, uint32_t lin, unsigned size, uint64_t *value,
+                  struct mem_fault *f);
+int mem__sys_write(struct machine *m, uint32_t lin, unsigned size, uint64_t value,
+                   struct mem_fault *f);
+
 /* Translate lin to a physical address for an access of this kind. */
 int mem__lin_to_phys(struct machine *m, uint32_t lin, bool write, uint32_t *gpa,
                      struct mem_fault *f);

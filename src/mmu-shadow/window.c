@@ -319,6 +319,57 @@ static void trace_table(struct machine *m, uint32_t gpa)
         mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
 }
 
+#define PREFETCH_PAGES 16u /* a hidden fault also maps the rest of this aligned group */
+
+/* Map the neighbours of a page just mapped, in as few mmap calls as possible: those whose
+ * entries the guest has already marked accessed (so no A bit is owed) and that plain RAM
+ * backs. Writable only when dirty, as for the faulting page. */
+static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
+{
+    struct mmu *mmu = m->mmu;
+    uint32_t first = lpage & ~(PREFETCH_PAGES * PAGE - 1);
+    uint32_t run_lin = 0, run_gpa = 0, run_len = 0;
+    int run_prot = 0;
+
+    for (uint32_t i = 0; i <= PREFETCH_PAGES; i++) {
+        uint32_t lin = first + i * PAGE, gpa = 0;
+        int prot = 0;
+        struct walk wk;
+
+        if (i < PREFETCH_PAGES && lin != lpage &&
+            walk__lin(m, w->cr3, lin, w->user ? ACC_USER : 0, false, &wk, NULL) == 0) {
+            uint32_t *e = (uint32_t *)machine__gpa(m, wk.large ? wk.pde_gpa : wk.pte_gpa, 4);
+            gpa = wk.gpa & ~(PAGE - 1);
+            if (e && (*e & PTE_A) && page_is_ram(m, gpa)) {
+                prot = PROT_READ;
+                if (wk.writable && wk.dirty && !protected_page(mmu, gpa / PAGE))
+                    prot |= PROT_WRITE;
+                if (!wk.large)
+                    trace_table(m, wk.pte_gpa & ~(PAGE - 1));
+            }
+        }
+        if (run_len && (!prot || prot != run_prot || gpa != run_gpa + run_len * PAGE)) {
+            if (map_fixed(w->base + run_lin, run_len * PAGE, run_prot, m->ram_fd, run_gpa) == 0) {
+                for (uint32_t k = 0; k < run_len; k++)
+                    add_node(&mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
+                             run_lin + k * PAGE);
+                w->mapped += run_len;
+                mmu->total_mapped += run_len;
+                STAT_ADD(mmu_pages_mapped, run_len);
+            }
+            run_len = 0;
+        }
+        if (!prot)
+            continue;
+        if (!run_len) {
+            run_lin = lin;
+            run_gpa = gpa;
+            run_prot = prot;
+        }
+        run_len++;
+    }
+}
+
 /* A hidden fault in a paged window: walk, then map the page (and record why). */
 static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint64_t off,
                                        bool write, struct mem_fault *f)
@@ -364,6 +415,7 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
     mmu->total_mapped++;
     STAT_INC(mmu_pages_mapped);
     STAT_INC(mmu_hidden_faults);
+    prefetch(m, w, lpage);
     if (mmu->total_mapped > VMA_BUDGET)
         mmu__flush_all(m); /* the mapping just made goes too; the access simply faults again */
     return MMU_FAULT_RETRY;
@@ -490,4 +542,16 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
             table_written(m, pn, lo, hi);
         }
     }
+}
+
+void mmu__invlpg(struct machine *m, uint32_t lin)
+{
+    struct mmu *mmu = m->mmu;
+    uint32_t cr3 = m->cpu->cr3 & 0xfffff000u;
+
+    if (!mmu)
+        return;
+    for (int i = 0; i < MMU_WINDOWS; i++)
+        if (mmu->win[i].used && mmu->win[i].cr3 == cr3)
+            unmap_range(m, &mmu->win[i], lin & ~(PAGE - 1), PAGE);
 }

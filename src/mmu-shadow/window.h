@@ -84,6 +84,9 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
  * mode). Returns 0, or -1 with a #PF in *f. */
 int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_fault *f);
 
+/* INVLPG: drop the page at lin from the windows of the current address space. */
+void mmu__invlpg(struct machine *m, uint32_t lin);
+
 /* The translator made code from guest-physical page gpa: write-protect it everywhere. */
 void mmu__protect_code(struct machine *m, uint32_t gpa);
 

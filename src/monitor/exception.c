@@ -79,7 +79,7 @@ static int deliver_pm(struct machine *m, const struct event *ev, struct interp_e
         return stop(m, "interrupt or exception delivery from virtual-8086 mode", ev);
     if ((uint32_t)ev->vector * 8 + 7 > c->idtr.limit)
         return seg__fault(exc, EXC_GP, gate_err);
-    if (mem__lin_read(m, c->idtr.base + (uint32_t)ev->vector * 8, 8, &gate, &f))
+    if (mem__sys_read(m, c->idtr.base + (uint32_t)ev->vector * 8, 8, &gate, &f))
         return seg__mem_fault(exc, &f);
 
     type = (unsigned)(gate >> 40) & 0x1f; /* with S: a code/data descriptor is no gate */
@@ -163,7 +163,7 @@ static int deliver_real(struct machine *m, const struct event *ev, struct interp
 
     if ((uint32_t)ev->vector * 4 + 3 > c->idtr.limit)
         return seg__fault(exc, EXC_GP, 0);
-    if (mem__lin_read(m, c->idtr.base + (uint32_t)ev->vector * 4, 4, &vec, &f))
+    if (mem__sys_read(m, c->idtr.base + (uint32_t)ev->vector * 4, 4, &vec, &f))
         return seg__mem_fault(exc, &f);
     seg__stack_init(&st, &c->seg[SEG_SS], (uint32_t)c->gpr[R_ESP], 0);
     if (seg__push(m, &st, 2, eflags, exc) || seg__push(m, &st, 2, c->seg[SEG_CS].sel, exc) ||

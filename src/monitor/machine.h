@@ -98,6 +98,7 @@ struct machine {
     void *pic;                 /* devices that other devices need to find */
     void *ioapic;
     void *lapic;
+    void *pci;                 /* struct pci_bus (src/devices/pci.c): bus 0 and its functions */
     struct timers *timers;     /* src/monitor/timer.c */
     struct events *events;     /* src/monitor/events.c: the event-loop thread */
 

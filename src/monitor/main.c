@@ -19,6 +19,7 @@
 
 #include "monitor/log.h"
 #include "monitor/machine.h"
+#include "monitor/events.h"
 #include "monitor/multiboot.h"
 #include "monitor/options.h"
 #include "monitor/stats.h"
@@ -57,24 +58,25 @@ int main(int argc, char **argv)
             die("cannot open log file '%s' (-D): %s", opt.logfile, strerror(errno));
         setvbuf(log_file, NULL, _IOLBF, 0);
     }
-    if (!opt.kernel) {
-        fprintf(stderr, "tachyon: booting from firmware (no -kernel) needs real mode, which this "
-                        "build does not support yet; use -kernel with a Multiboot image\n");
-        return 1;
-    }
-
     for (;;) {
         struct machine *m = machine__create(&opt);
         int r, status;
 
         if (!m)
             finish(&opt, 1);
-        if (multiboot__load(m, opt.kernel, opt.initrd, opt.append, err, sizeof(err))) {
+        /* Without -kernel the CPU starts at the reset vector, in the firmware. */
+        if (opt.kernel && multiboot__load(m, opt.kernel, opt.initrd, opt.append, err, sizeof(err))) {
             fprintf(stderr, "tachyon: %s\n", err);
             machine__destroy(m);
             finish(&opt, 1);
         }
+        if (events__start(m) < 0) {
+            fprintf(stderr, "tachyon: cannot start the event thread\n");
+            machine__destroy(m);
+            finish(&opt, 1);
+        }
         r = machine__run(m);
+        events__stop(m);
         switch (r) {
         case RUN_EXIT:
             status = m->exit_status;

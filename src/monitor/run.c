@@ -21,12 +21,15 @@
 #include "bt/interp.h"
 #include "mmu-shadow/mem.h"
 #include "mmu-shadow/window.h"
+#include "monitor/events.h"
 #include "monitor/exception.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
 #include "monitor/signals.h"
 #include "monitor/stats.h"
 #include "monitor/sysinsn.h"
+#include "monitor/timer.h"
+#include "monitor/vtime.h"
 
 #define BUDGET_SLICE (1 << 22) /* guest instructions between looks at the outside world */
 
@@ -71,7 +74,7 @@ static int raise_exc(struct machine *m, const struct interp_exc *e)
 
 /* Run one instruction in C. Returns -1 to go on, or an enum run_result. *fell_through is
  * set when the instruction completed and execution continues right after it. */
-static int run_callout(struct machine *m, bool *fell_through)
+static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
 {
     struct vcpu *c = m->cpu;
     ZydisDecodedInstruction in;
@@ -129,11 +132,18 @@ static int run_callout(struct machine *m, bool *fell_through)
         STAT_INC(cpu_hlt);
         return -1;
     default:
+        if (!strict)
+            return -1; /* nothing changed: translated code will run it */
         fprintf(stderr, "tachyon: unsupported instruction '%s' at %04x:%08x (linear %08x); stopping\n",
                 mnemonic_at(m, c->eip, text, sizeof(text)), c->seg[SEG_CS].sel, c->eip,
                 c->seg[SEG_CS].base + c->eip);
         return RUN_ERROR;
     }
+}
+
+static int run_callout(struct machine *m, bool *fell_through)
+{
+    return run_callout_how(m, fell_through, true);
 }
 
 /* A host signal in translated code. Returns -1 to go on, or an enum run_result. */
@@ -193,19 +203,80 @@ static int run_fault(struct machine *m)
     }
 }
 
+/* Look at the outside world: queued input, expired timers. */
+static void poll_events(struct machine *m)
+{
+    __atomic_store_n(&m->cpu->pending_irq, 0, __ATOMIC_RELEASE);
+    if (m->events)
+        events__drain(m);
+    else if (m->timers)
+        timers__run(m);
+}
+
+static bool intr_ready(struct machine *m)
+{
+    return (m->cpu->eflags_sys & EFL_IF) && m->intr_pending && m->intr_pending(m);
+}
+
 /* HLT: sleep until something can wake the CPU. */
 static int run_halted(struct machine *m)
 {
     struct vcpu *c = m->cpu;
 
     if (!(c->eflags_sys & EFL_IF))
-        return RUN_HALTED;
-    while (c->halted && !__atomic_load_n(&c->pending_irq, __ATOMIC_ACQUIRE) &&
-           m->request == REQ_NONE) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
+        return RUN_HALTED; /* only NMI or INIT could wake it, and nothing sends them */
+    while (m->request == REQ_NONE) {
+        uint64_t next;
+
+        poll_events(m);
+        if (intr_ready(m))
+            break;
+        next = m->timers ? timers__next(m) : UINT64_MAX;
+        if (m->events) {
+            events__wait(m, next);
+        } else {
+            /* No event thread (unit tests): only timers can wake us; sleep until the next. */
+            uint64_t now = vtime__ns();
+            struct timespec ts;
+            if (next == UINT64_MAX)
+                return RUN_HALTED;
+            if (next > now) {
+                ts.tv_sec = (time_t)((next - now) / 1000000000u);
+                ts.tv_nsec = (long)((next - now) % 1000000000u);
+                nanosleep(&ts, NULL);
+            }
+        }
     }
     c->halted = false;
+    return -1;
+}
+
+/* Deliver a pending external interrupt if EFLAGS.IF and the interrupt shadow allow.
+ * Returns -1 to go on, or an enum run_result. */
+static int run_interrupts(struct machine *m)
+{
+    struct vcpu *c = m->cpu;
+    int v, r;
+
+    if (c->irq_shadow) {
+        /* STI, MOV SS, POP SS: the next instruction runs before any interrupt. Run it here,
+         * so `sti; hlt` halts before the interrupt that wakes it is taken. */
+        bool fell;
+        c->irq_shadow = false;
+        c->exit_arg = CALLOUT_INTERP;
+        return run_callout_how(m, &fell, false);
+    }
+    if (!intr_ready(m))
+        return -1;
+    v = m->intr_ack(m);
+    if (v < 0)
+        return -1;
+    c->halted = false;
+    r = cpu__deliver(m, v, false, 0, DELIVER_EXTERNAL);
+    if (r == DELIVER_TRIPLE_FAULT)
+        return RUN_RESET;
+    if (r < 0)
+        return RUN_ERROR;
     return -1;
 }
 
@@ -243,10 +314,21 @@ int machine__run(struct machine *m)
         if (c->halted) {
             r = run_halted(m);
             resume = NULL;
+            if (r < 0)
+                r = run_interrupts(m);
             continue;
         }
-        if (c->budget <= 0)
+        if (c->budget <= 0) {
             c->budget = BUDGET_SLICE;
+            poll_events(m);
+        } else if (__atomic_load_n(&c->pending_irq, __ATOMIC_ACQUIRE)) {
+            poll_events(m);
+        }
+        if (c->irq_shadow || intr_ready(m)) {
+            resume = NULL;
+            r = run_interrupts(m);
+            continue;
+        }
         pc = resume;
         site = 0;
         if (!pc) {

@@ -66,7 +66,7 @@ int seg__read_desc(struct machine *m, uint16_t sel, uint64_t *desc, struct mem_f
 
     if (!table_of(m->cpu, sel, &base, &limit) || SEL_INDEX(sel) + 7 > limit)
         return 1;
-    if (mem__lin_read(m, base + SEL_INDEX(sel), 8, &v, f))
+    if (mem__sys_read(m, base + SEL_INDEX(sel), 8, &v, f))
         return -1;
     *desc = v;
     return 0;
@@ -95,7 +95,7 @@ int seg__set_desc_bits(struct machine *m, uint16_t sel, uint64_t *desc, uint64_t
     if (!table_of(m->cpu, sel, &base, &limit))
         return seg__fault(exc, EXC_GP, SEL_ERR(sel)); /* the caller read it a moment ago */
     /* Byte 5 holds type, S, DPL and P: the only byte the processor writes back. */
-    if (mem__lin_write(m, base + SEL_INDEX(sel) + 5, 1, (uint8_t)((*desc | bits) >> 40), &f))
+    if (mem__sys_write(m, base + SEL_INDEX(sel) + 5, 1, (uint8_t)((*desc | bits) >> 40), &f))
         return seg__mem_fault(exc, &f);
     *desc |= bits;
     return 0;
@@ -239,7 +239,9 @@ int seg__push(struct machine *m, struct stack *st, unsigned size, uint32_t v,
 
     if (!seg__in_limit(&st->ss, sp, size))
         return seg__fault(exc, EXC_SS, st->error);
-    if (mem__lin_write(m, st->ss.base + sp, size, v, &f))
+    /* The stack of a more privileged level is an implicit supervisor access (SS.DPL = its CPL). */
+    if ((SEGF_DPL(st->ss.flags) < 3 ? mem__sys_write : mem__lin_write)(m, st->ss.base + sp, size,
+                                                                       v, &f))
         return seg__mem_fault(exc, &f);
     st->sp = sp;
     return 0;
@@ -253,7 +255,8 @@ int seg__pop(struct machine *m, struct stack *st, unsigned size, uint32_t *v,
 
     if (!seg__in_limit(&st->ss, st->sp, size))
         return seg__fault(exc, EXC_SS, st->error);
-    if (mem__lin_read(m, st->ss.base + st->sp, size, &val, &f))
+    if ((SEGF_DPL(st->ss.flags) < 3 ? mem__sys_read : mem__lin_read)(m, st->ss.base + st->sp,
+                                                                     size, &val, &f))
         return seg__mem_fault(exc, &f);
     *v = (uint32_t)val;
     st->sp = (st->sp + size) & st->mask;
@@ -273,8 +276,8 @@ int seg__tss_stack(struct machine *m, unsigned dpl, uint32_t ext, uint16_t *ss, 
 
     if (off + 2 * width - 1 > c->tr.limit)
         return seg__fault(exc, EXC_TS, (c->tr.sel & 0xfffcu) | ext);
-    if (mem__lin_read(m, c->tr.base + off, width, &sp, &f) ||
-        mem__lin_read(m, c->tr.base + off + width, 2, &sel, &f))
+    if (mem__sys_read(m, c->tr.base + off, width, &sp, &f) ||
+        mem__sys_read(m, c->tr.base + off + width, 2, &sel, &f))
         return seg__mem_fault(exc, &f);
     *esp = (uint32_t)sp;
     *ss = (uint16_t)sel;

@@ -79,7 +79,7 @@ static int int_family(struct sx *x)
     }
 }
 
-/* ---- shared checks ----------------------------------------------------------------------------- */
+/* ---- shared checks --------------------------------------------------------------------------- */
 
 /* The code segment a far RET or IRET returns to (SDM: RPL >= CPL, DPL rules, present). */
 static int check_return_cs(struct sx *x, uint16_t sel, uint64_t *d)
@@ -148,7 +148,7 @@ static int finish_return(struct sx *x, uint16_t cs, uint64_t cs_desc, uint32_t e
     return INTERP_OK;
 }
 
-/* ---- IRET -------------------------------------------------------------------------------------- */
+/* ---- IRET ------------------------------------------------------------------------------------ */
 
 /* IRETD at CPL 0 with VM set in the popped EFLAGS: back to virtual-8086 mode. */
 static int iret_to_vm86(struct sx *x, struct stack *st, uint32_t eip, uint16_t cs, uint32_t fl)
@@ -226,7 +226,7 @@ static int iret(struct sx *x)
     return INTERP_OK;
 }
 
-/* ---- far RET ----------------------------------------------------------------------------------- */
+/* ---- far RET --------------------------------------------------------------------------------- */
 
 static int retf(struct sx *x)
 {
@@ -259,7 +259,7 @@ static int retf(struct sx *x)
     return finish_return(x, (uint16_t)cs, cs_desc, eip, &st, imm);
 }
 
-/* ---- far JMP and CALL -------------------------------------------------------------------------- */
+/* ---- far JMP and CALL ------------------------------------------------------------------------ */
 
 static int far_target(struct sx *x, uint16_t *sel, uint32_t *off)
 {
@@ -434,7 +434,7 @@ static int far_jmp_call(struct sx *x, bool call)
     return INTERP_OK;
 }
 
-/* ---- SYSENTER, SYSEXIT --------------------------------------------------------------------------- */
+/* ---- SYSENTER, SYSEXIT ----------------------------------------------------------------------- */
 
 /* The flat segments SYSENTER/SYSEXIT load without reading the GDT. */
 static void flat(struct vcpu *c, int segreg, uint16_t sel, uint16_t flags)

@@ -1,6 +1,6 @@
 /*
- * Shared by the system-instruction files only (sysinsn.c, sysinsn-far.c,
- * sysinsn-msr.c): the per-instruction context and its operand helpers.
+ * Shared by the system-instruction files only (sysinsn.c, sysinsn-desc.c,
+ * sysinsn-far.c, sysinsn-msr.c): the per-instruction context and its operand helpers.
  *
  * Handler contract: return an enum interp_status, or SX_NOT_MINE. A handler
  * may change registers before it fails (sys__exec() puts back a snapshot of
@@ -75,10 +75,15 @@ int sx_mem_write(struct sx *x, const ZydisDecodedOperand *op, unsigned size, uin
 /* Register or memory operand of op->size bits (a register operand is read whole). */
 int sx_rm_read(struct sx *x, const ZydisDecodedOperand *op, uint32_t *v);
 
+/* A selector or CRn value stored to a register (whole register, so a 32-bit one gets it
+ * zero-extended) or to memory (mem_size bytes). */
+int sx_store_rm(struct sx *x, const ZydisDecodedOperand *op, uint32_t v, unsigned mem_size);
+
 /* Set or clear ZF in the host flags image. */
 void sx_set_zf(struct sx *x, bool on);
 
 /* Families. */
+int sx_desc(struct sx *x); /* sysinsn-desc.c: xGDT, xIDT, xLDT, LTR/STR, LAR, LSL, VERx, ARPL */
 int sx_far(struct sx *x); /* sysinsn-far.c: INT*, IRET, far JMP/CALL/RET, SYSENTER/SYSEXIT */
 int sx_msr(struct sx *x); /* sysinsn-msr.c: RDMSR, WRMSR */
 

@@ -1,17 +1,15 @@
 /*
  * System instructions (sysinsn.h): the dispatcher, the operand helpers the
  * family files share (sysinsn-internal.h), and the instructions about
- * segment registers, descriptor tables, control and debug registers, and
- * the interrupt flag. Control transfers are in sysinsn-far.c, MSRs in
- * sysinsn-msr.c.
+ * segment registers, control and debug registers, and the interrupt flag.
+ * Descriptor-table instructions are in sysinsn-desc.c,
+ * control transfers in sysinsn-far.c, MSRs in sysinsn-msr.c.
  *
  * sys__exec() snapshots the registers an instruction can touch, runs the
  * handler, and on an exception puts the snapshot back, so every handler is
  * precise even where it loads a segment before it writes a register (LDS,
  * POP SS). Privilege follows the mode: real mode is CPL 0, virtual-8086 mode
- * CPL 3 with IOPL deciding CLI/STI/INT, and the protected-mode-only
- * instructions (LLDT, SLDT, LTR, STR, LAR, LSL, VERR, VERW, ARPL) are #UD
- * outside protected mode.
+ * CPL 3 with IOPL deciding CLI/STI/INT.
  *
  * CR0.PE/PG and CR4 changes only update the vCPU: the run loop derives the
  * translation mode (bt__mode) from that state before the next lookup.
@@ -20,6 +18,7 @@
  * breakpoints do not fire yet.
  */
 #include "monitor/sysinsn.h"
+#include "mmu-shadow/window.h"
 
 #include <string.h>
 
@@ -161,9 +160,7 @@ void sx_set_zf(struct sx *x, bool on)
     x->c->rflags = (x->c->rflags & ~(uint64_t)EFL_ZF) | (on ? EFL_ZF : 0);
 }
 
-/* A selector or CRn/DRn value stored to a register (operand size) or to memory (16 bits,
- * or `mem_size`). */
-static int store_rm(struct sx *x, const ZydisDecodedOperand *op, uint32_t v, unsigned mem_size)
+int sx_store_rm(struct sx *x, const ZydisDecodedOperand *op, uint32_t v, unsigned mem_size)
 {
     if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
         sx_set_gpr(x, op->reg.value, v);
@@ -189,7 +186,7 @@ static int mov_to_seg(struct sx *x, int seg)
     if (seg__load(x->m, seg, (uint16_t)sel, x->exc))
         return INTERP_EXCEPTION;
     if (seg == SEG_SS)
-        x->c->irq_shadow = true; /* so that MOV ESP can follow before any interrupt */
+        x->c->irq_shadow = true; /* MOV SS; MOV ESP must not be split by an interrupt */
     return INTERP_OK;
 }
 
@@ -239,182 +236,6 @@ static int load_far_ptr(struct sx *x, int seg)
     if (seg__load(x->m, seg, (uint16_t)sel, x->exc))
         return INTERP_EXCEPTION;
     sx_set_gpr(x, x->ops[0].reg.value, off);
-    return INTERP_OK;
-}
-
-/* ---- descriptor tables and task register ----------------------------------------------------- */
-
-static int load_dtable(struct sx *x, struct dtable *t)
-{
-    uint32_t limit, base;
-    int rc;
-
-    if (sx_priv_fail(x))
-        return sx_gp0(x);
-    rc = sx_mem_read(x, &x->ops[0], 0, 2, &limit);
-    if (rc == INTERP_OK)
-        rc = sx_mem_read(x, &x->ops[0], 2, 4, &base);
-    if (rc != INTERP_OK)
-        return rc;
-    t->limit = (uint16_t)limit;
-    t->base = x->osize == 2 ? base & 0x00ffffffu : base; /* the 286 form has a 24-bit base */
-    return INTERP_OK;
-}
-
-static int store_dtable(struct sx *x, const struct dtable *t)
-{
-    /* The 16-bit form stores a 24-bit base and a zero sixth byte, as P6-era parts and QEMU. */
-    uint32_t base = x->osize == 2 ? t->base & 0x00ffffffu : t->base;
-
-    return sx_mem_write(x, &x->ops[0], 6, (uint64_t)base << 16 | t->limit);
-}
-
-static int lldt(struct sx *x)
-{
-    struct vcpu *c = x->c;
-    uint32_t sel;
-    uint64_t d;
-    int rc;
-
-    if (sx_priv_fail(x))
-        return sx_gp0(x);
-    if ((rc = sx_rm_read(x, &x->ops[0], &sel)) != INTERP_OK)
-        return rc;
-    sel &= 0xffff;
-    if (!(sel & 0xfffc)) {
-        c->ldtr = (struct segment){.sel = (uint16_t)sel};
-        return INTERP_OK;
-    }
-    if (sel & 4)
-        return sx_raise(x, EXC_GP, sel & 0xfffc);
-    if (seg__load_desc(x->m, (uint16_t)sel, &d, x->exc))
-        return INTERP_EXCEPTION;
-    if ((desc_flags(d) & (SEGF_S | SEGF_TYPE)) != DESC_LDT)
-        return sx_raise(x, EXC_GP, sel & 0xfffc);
-    if (!(desc_flags(d) & SEGF_P))
-        return sx_raise(x, EXC_NP, sel & 0xfffc);
-    c->ldtr = seg__from_desc((uint16_t)sel, d);
-    return INTERP_OK;
-}
-
-static int ltr(struct sx *x)
-{
-    struct vcpu *c = x->c;
-    uint32_t sel;
-    uint64_t d;
-    unsigned type;
-    int rc;
-
-    if (sx_priv_fail(x))
-        return sx_gp0(x);
-    if ((rc = sx_rm_read(x, &x->ops[0], &sel)) != INTERP_OK)
-        return rc;
-    sel &= 0xffff;
-    if (!(sel & 0xfffc))
-        return sx_gp0(x);
-    if (sel & 4)
-        return sx_raise(x, EXC_GP, sel & 0xfffc);
-    if (seg__load_desc(x->m, (uint16_t)sel, &d, x->exc))
-        return INTERP_EXCEPTION;
-    type = desc_flags(d) & (SEGF_S | SEGF_TYPE);
-    if (type != DESC_TSS16_AVAIL && type != DESC_TSS32_AVAIL) /* a busy TSS cannot be loaded */
-        return sx_raise(x, EXC_GP, sel & 0xfffc);
-    if (!(desc_flags(d) & SEGF_P))
-        return sx_raise(x, EXC_NP, sel & 0xfffc);
-    if (seg__set_desc_bits(x->m, (uint16_t)sel, &d, DESC_TSS_BUSY, x->exc))
-        return INTERP_EXCEPTION;
-    c->tr = seg__from_desc((uint16_t)sel, d);
-    return INTERP_OK;
-}
-
-/* ---- LAR, LSL, VERR, VERW, ARPL ---------------------------------------------------------------- */
-
-/* The descriptor the operand selects if the instruction may look at it: 1 found, 0 not (ZF=0),
- * or -1 on a fault reading it. */
-static int visible_desc(struct sx *x, uint64_t *d, uint16_t *sel_out)
-{
-    struct mem_fault f;
-    uint32_t sel;
-    int rc;
-
-    if ((rc = sx_rm_read(x, &x->ops[x->in->mnemonic == ZYDIS_MNEMONIC_VERR ||
-                                        x->in->mnemonic == ZYDIS_MNEMONIC_VERW ? 0 : 1],
-                         &sel)) != INTERP_OK)
-        return -1;
-    sel &= 0xffff;
-    *sel_out = (uint16_t)sel;
-    if (!(sel & 0xfffc))
-        return 0;
-    rc = seg__read_desc(x->m, (uint16_t)sel, d, &f);
-    if (rc < 0) {
-        seg__mem_fault(x->exc, &f);
-        return -1;
-    }
-    return rc == 0;
-}
-
-/* The DPL >= max(CPL, RPL) rule, which conforming code segments skip. */
-static bool priv_visible(const struct sx *x, uint64_t d, uint16_t sel)
-{
-    uint16_t fl = desc_flags(d);
-    unsigned dpl = desc_dpl(d);
-
-    if ((fl & SEGF_S) && (fl & SEGF_CODE) && (fl & SEGF_DC))
-        return true;
-    return dpl >= x->cpl && dpl >= (sel & 3u);
-}
-
-static int lar_lsl_verx(struct sx *x)
-{
-    ZydisMnemonic mn = x->in->mnemonic;
-    uint64_t d = 0;
-    uint16_t sel, fl;
-    bool ok;
-    int rc = visible_desc(x, &d, &sel);
-
-    if (rc < 0)
-        return INTERP_EXCEPTION;
-    fl = desc_flags(d);
-    ok = rc > 0 && priv_visible(x, d, sel);
-    if (ok && !(fl & SEGF_S)) {
-        /* System descriptors: LAR sees TSSs, LDTs and gates; LSL only those with a limit. */
-        static const uint16_t lar_ok = 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 9 |
-                                       1 << 11 | 1 << 12;
-        static const uint16_t lsl_ok = 1 << 1 | 1 << 2 | 1 << 3 | 1 << 9 | 1 << 11;
-        unsigned type = fl & SEGF_TYPE;
-
-        ok = mn == ZYDIS_MNEMONIC_LAR   ? (lar_ok >> type) & 1
-             : mn == ZYDIS_MNEMONIC_LSL ? (lsl_ok >> type) & 1
-                                        : false;
-    } else if (ok && mn == ZYDIS_MNEMONIC_VERR) {
-        ok = !(fl & SEGF_CODE) || (fl & SEGF_RW);
-    } else if (ok && mn == ZYDIS_MNEMONIC_VERW) {
-        ok = !(fl & SEGF_CODE) && (fl & SEGF_RW);
-        ok = ok && desc_dpl(d) >= x->cpl && desc_dpl(d) >= (sel & 3u); /* even if conforming */
-    }
-    sx_set_zf(x, ok);
-    if (ok && mn == ZYDIS_MNEMONIC_LAR)
-        sx_set_gpr(x, x->ops[0].reg.value,
-                   (uint32_t)(d >> 32) & (x->osize == 4 ? 0x00f0ff00u : 0xff00u));
-    else if (ok && mn == ZYDIS_MNEMONIC_LSL)
-        sx_set_gpr(x, x->ops[0].reg.value, desc_limit(d));
-    return INTERP_OK;
-}
-
-static int arpl(struct sx *x)
-{
-    uint32_t dst, src = sx_gpr(x, x->ops[1].reg.value);
-    int rc = sx_rm_read(x, &x->ops[0], &dst);
-
-    if (rc != INTERP_OK)
-        return rc;
-    if ((dst & 3) < (src & 3)) {
-        rc = store_rm(x, &x->ops[0], (dst & ~3u) | (src & 3), 2);
-        if (rc == INTERP_OK)
-            sx_set_zf(x, true);
-        return rc;
-    }
-    sx_set_zf(x, false);
     return INTERP_OK;
 }
 
@@ -510,7 +331,7 @@ static int mov(struct sx *x)
         return mov_to_seg(x, seg_of(r0));
     if (seg_of(r1) >= 0) {
         /* To a 32-bit register the selector is zero-extended (P6 and later). */
-        return store_rm(x, &x->ops[0], x->c->seg[seg_of(r1)].sel, 2);
+        return sx_store_rm(x, &x->ops[0], x->c->seg[seg_of(r1)].sel, 2);
     }
     if (r0 >= ZYDIS_REGISTER_CR0 && r0 <= ZYDIS_REGISTER_CR15) {
         if (sx_priv_fail(x))
@@ -531,7 +352,7 @@ static int mov(struct sx *x)
     return SX_NOT_MINE;
 }
 
-/* ---- flags, HLT, cache and TLB control --------------------------------------------------------- */
+/* ---- flags, HLT, cache and TLB control ------------------------------------------------------- */
 
 /* CLI/STI: allowed at CPL <= IOPL (always in real mode; IOPL 3 in virtual-8086 mode). */
 static bool iopl_allows(const struct sx *x)
@@ -563,7 +384,7 @@ static int cr0_family(struct sx *x)
     switch (x->in->mnemonic) {
     case ZYDIS_MNEMONIC_SMSW:
         /* Not privileged. A register gets all of CR0 at 32 bits, memory the low word. */
-        return store_rm(x, &x->ops[0], x->ops[0].size == 32 ? c->cr0 : c->cr0 & 0xffff, 2);
+        return sx_store_rm(x, &x->ops[0], x->ops[0].size == 32 ? c->cr0 : c->cr0 & 0xffff, 2);
     case ZYDIS_MNEMONIC_LMSW:
         if (sx_priv_fail(x))
             return sx_gp0(x);
@@ -580,7 +401,7 @@ static int cr0_family(struct sx *x)
     }
 }
 
-/* ---- dispatch ---------------------------------------------------------------------------------- */
+/* ---- dispatch -------------------------------------------------------------------------------- */
 
 static int dispatch(struct sx *x)
 {
@@ -592,7 +413,8 @@ static int dispatch(struct sx *x)
         return mov(x);
     case ZYDIS_MNEMONIC_PUSH:
     case ZYDIS_MNEMONIC_POP:
-        if (x->ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER || (seg = seg_of(x->ops[0].reg.value)) < 0)
+        if (x->ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+            (seg = seg_of(x->ops[0].reg.value)) < 0)
             return SX_NOT_MINE;
         return in->mnemonic == ZYDIS_MNEMONIC_PUSH ? push_seg(x, seg) : pop_seg(x, seg);
     case ZYDIS_MNEMONIC_LES: return load_far_ptr(x, SEG_ES);
@@ -600,27 +422,23 @@ static int dispatch(struct sx *x)
     case ZYDIS_MNEMONIC_LSS: return load_far_ptr(x, SEG_SS);
     case ZYDIS_MNEMONIC_LFS: return load_far_ptr(x, SEG_FS);
     case ZYDIS_MNEMONIC_LGS: return load_far_ptr(x, SEG_GS);
-    case ZYDIS_MNEMONIC_LGDT: return load_dtable(x, &x->c->gdtr);
-    case ZYDIS_MNEMONIC_LIDT: return load_dtable(x, &x->c->idtr);
-    case ZYDIS_MNEMONIC_SGDT: return store_dtable(x, &x->c->gdtr);
-    case ZYDIS_MNEMONIC_SIDT: return store_dtable(x, &x->c->idtr);
-    case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_SLDT: case ZYDIS_MNEMONIC_LTR:
-    case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_LAR: case ZYDIS_MNEMONIC_LSL:
-    case ZYDIS_MNEMONIC_VERR: case ZYDIS_MNEMONIC_VERW: case ZYDIS_MNEMONIC_ARPL:
-        if (!x->pe || x->vm)
-            return sx_ud(x); /* protected mode only */
-        switch (in->mnemonic) {
-        case ZYDIS_MNEMONIC_LLDT: return lldt(x);
-        case ZYDIS_MNEMONIC_LTR: return ltr(x);
-        case ZYDIS_MNEMONIC_SLDT: return store_rm(x, &x->ops[0], x->c->ldtr.sel, 2);
-        case ZYDIS_MNEMONIC_STR: return store_rm(x, &x->ops[0], x->c->tr.sel, 2);
-        case ZYDIS_MNEMONIC_ARPL: return arpl(x);
-        default: return lar_lsl_verx(x);
-        }
+    case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_SGDT:
+    case ZYDIS_MNEMONIC_SIDT: case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_SLDT:
+    case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_LAR:
+    case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_VERR: case ZYDIS_MNEMONIC_VERW:
+    case ZYDIS_MNEMONIC_ARPL:
+        return sx_desc(x);
     case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LMSW: case ZYDIS_MNEMONIC_CLTS:
         return cr0_family(x);
-    case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_INVD:
-        /* Nothing cached yet that they would flush: privilege is all there is to check. */
+    case ZYDIS_MNEMONIC_INVLPG:
+        if (sx_priv_fail(x))
+            return sx_gp0(x);
+        /* The shadow follows the tables through traces; INVLPG also drops the page so a
+         * change made behind our back still takes effect, as on a real TLB. */
+        mmu__invlpg(x->m, sx_lin(x, &x->ops[0], 0));
+        return INTERP_OK;
+    case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_INVD:
+        /* No caches to flush: privilege is all there is to check. */
         return sx_priv_fail(x) ? sx_gp0(x) : INTERP_OK;
     case ZYDIS_MNEMONIC_CLI: return cli_sti(x, false);
     case ZYDIS_MNEMONIC_STI: return cli_sti(x, true);

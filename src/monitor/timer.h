@@ -34,4 +34,10 @@ uint64_t timers__run(struct machine *m);
 /* The earliest armed deadline, or UINT64_MAX (any thread). */
 uint64_t timers__next(struct machine *m);
 
+/* The clock timers run on: vtime__ns(), unless a test froze it. Devices that derive
+ * guest-visible counts from time (PIT, RTC) read it here, so tests can drive them. */
+uint64_t timers__now(struct machine *m);
+/* Tests: freeze the clock at now_ns (UINT64_MAX: follow vtime__ns() again). */
+void timers__test_set_clock(struct machine *m, uint64_t now_ns);
+
 #endif

@@ -153,12 +153,14 @@ static uint32_t model(enum op op, int w, uint32_t a0, uint32_t b, uint32_t raw, 
     uint32_t mask = w == 32 ? 0xffffffffu : (1u << w) - 1, msb = 1u << (w - 1);
     uint32_t a = a0 & mask, orig = a, cf = fin & T_CF ? 1 : 0, n = raw & 31, of = 0;
 
-    if (op == RCL || op == RCR)
-        n = w == 8 ? n % 9 : w == 16 ? n % 17 : n;
     *fout = fin & T_ARITH;
     *defined = T_ARITH;
     if (n == 0)
-        return a0;
+        return a0; /* a masked count of 0 changes nothing */
+    /* rcl/rcr of bytes and words rotate through 9 or 17 bits; a count that
+     * is a multiple of that rotates nothing but still leaves OF undefined. */
+    if (op == RCL || op == RCR)
+        n = w == 8 ? n % 9 : w == 16 ? n % 17 : n;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t out;
         switch (op) {

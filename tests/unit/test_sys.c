@@ -38,7 +38,7 @@ enum {
 
 static struct interp_exc exc;
 
-/* ---- guest structures ---------------------------------------------------------------------- */
+/* ---- guest structures ------------------------------------------------------------------------ */
 
 static uint64_t mkdesc(uint32_t base, uint32_t limit, unsigned access, unsigned gdb)
 {
@@ -139,6 +139,7 @@ static int exec_at(uint32_t eip, const char *hex)
     uint8_t b[16];
     unsigned n = 0, v;
     bool code32 = (C->seg[SEG_CS].flags & SEGF_DB) != 0;
+    int rc;
 
     while (*hex && sscanf(hex, "%2x", &v) == 1) {
         b[n++] = (uint8_t)v;
@@ -153,7 +154,10 @@ static int exec_at(uint32_t eip, const char *hex)
     ck_assert(ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, b, n, &in, ops)));
     ck_assert_uint_eq(in.length, n);
     memset(&exc, 0, sizeof(exc));
-    return sys__exec(fx, &in, ops, &exc);
+    rc = sys__exec(fx, &in, ops, &exc);
+    for (int i = 0; i < SEG_NR; i++) /* translated code reads seg_base: it must never lag */
+        ck_assert_uint_eq(C->seg_base[i], C->seg[i].base);
+    return rc;
 }
 
 static int exec(const char *hex)
@@ -167,7 +171,7 @@ static int exec(const char *hex)
         ck_assert_uint_eq(exc.error_code, (err));                                                  \
     } while (0)
 
-/* ---- segment loads ------------------------------------------------------------------------- */
+/* ---- segment loads --------------------------------------------------------------------------- */
 
 START_TEST(seg_load_protected)
 {
@@ -341,7 +345,37 @@ START_TEST(seg_real_and_big_real)
 }
 END_TEST
 
-/* ---- delivery ------------------------------------------------------------------------------ */
+START_TEST(seg_stack_checks)
+{
+    uint64_t d;
+    uint16_t ss;
+    uint32_t esp;
+
+    ck_assert_int_eq(seg__check_stack(fx, S_NP, 0, EXC_TS, 1, &d, &exc), -1);
+    EXC_IS(12, S_NP | 1); /* not present: #SS, with EXT */
+    ck_assert_int_eq(seg__check_stack(fx, S_DATA3 | 3, 0, EXC_TS, 0, &d, &exc), -1);
+    EXC_IS(10, S_DATA3); /* RPL/DPL != target CPL: #TS */
+    ck_assert_int_eq(seg__check_stack(fx, 0, 0, EXC_TS, 1, &d, &exc), -1);
+    EXC_IS(10, 1);
+    ck_assert_int_eq(seg__check_stack(fx, S_DATA0, 0, EXC_TS, 0, &d, &exc), 0);
+
+    ck_assert_int_eq(seg__tss_stack(fx, 0, 0, &ss, &esp, &exc), 0);
+    ck_assert_uint_eq(ss, S_DATA0);
+    ck_assert_uint_eq(esp, KSTACK);
+    C->tr.limit = 8; /* SS0 lies past it */
+    ck_assert_int_eq(seg__tss_stack(fx, 0, 1, &ss, &esp, &exc), -1);
+    EXC_IS(10, S_TSS | 1);
+
+    /* expand-down limits */
+    struct segment down = {.limit = 0x0fff, .flags = 0x0097}; /* data, expand-down, 16-bit */
+    ck_assert(!seg__in_limit(&down, 0x0ffe, 2));
+    ck_assert(seg__in_limit(&down, 0x1000, 2));
+    ck_assert(seg__in_limit(&down, 0xfffe, 2));
+    ck_assert(!seg__in_limit(&down, 0xffff, 2));
+}
+END_TEST
+
+/* ---- delivery -------------------------------------------------------------------------------- */
 
 START_TEST(int_same_privilege)
 {
@@ -408,6 +442,18 @@ START_TEST(int_16bit_gate)
     ck_assert_uint_eq(rd(STACK - 6, 2), CODE + 2);
     ck_assert_uint_eq(rd(STACK - 4, 2), S_CODE0);
     ck_assert_uint_eq(rd(STACK - 2, 2), 0x202);
+}
+END_TEST
+
+START_TEST(int_on_16bit_stack_wraps)
+{
+    set_seg(SEG_SS, S_DATA0, 0x40000, 0xffff, 0x0093); /* B = 0 */
+    C->gpr[R_ESP] = 0xabcd0004;
+    ck_assert_int_eq(exec("cd 80"), INTERP_OK);
+    ck_assert_uint_eq(R(R_ESP), 0xabcdfff8); /* only SP moved, and it wrapped */
+    ck_assert_uint_eq(rd(0x40000 + 0xfff8, 4), CODE + 2);
+    ck_assert_uint_eq(rd(0x40000 + 0xfffc, 4), S_CODE0);
+    ck_assert_uint_eq(rd(0x40000, 4), 0x202);
 }
 END_TEST
 
@@ -538,12 +584,26 @@ START_TEST(iret_flag_privilege)
     EXC_IS(13, S_CODE0);
     ck_assert_uint_eq(R(R_ESP), USTACK - 12);
 
+    /* to an outer level with an SS whose RPL differs from the new CPL */
+    set_seg(SEG_CS, S_CODE0, 0, 0xffffffff, 0xcf9b);
+    set_seg(SEG_SS, S_DATA0, 0, 0xffffffff, 0xcf93);
+    C->gpr[R_ESP] = KSTACK - 20;
+    wr(KSTACK - 20, 4, 0x2000);
+    wr(KSTACK - 16, 4, S_CODE3 | 3);
+    wr(KSTACK - 12, 4, 0x202);
+    wr(KSTACK - 8, 4, USTACK);
+    wr(KSTACK - 4, 4, S_DATA3 | 2);
+    ck_assert_int_eq(exec("cf"), INTERP_EXCEPTION);
+    EXC_IS(13, S_DATA3);
+    ck_assert_uint_eq(vcpu_cpl(C), 0);
+    ck_assert_uint_eq(R(R_ESP), KSTACK - 20);
+
     C->eflags_sys |= EFL_NT;
     ck_assert_int_eq(exec("cf"), INTERP_UNSUPPORTED);
 }
 END_TEST
 
-/* ---- far transfers ------------------------------------------------------------------------- */
+/* ---- far transfers --------------------------------------------------------------------------- */
 
 START_TEST(far_jmp_to_16bit_code)
 {
@@ -665,7 +725,7 @@ START_TEST(sysenter_sysexit)
 }
 END_TEST
 
-/* ---- descriptor tables, CRx, DRx, MSRs, flags ---------------------------------------------- */
+/* ---- descriptor tables, CRx, DRx, MSRs, flags ------------------------------------------------ */
 
 START_TEST(lgdt_sgdt_round_trip)
 {
@@ -897,9 +957,10 @@ int main(void)
         const TTest *tests[12];
     } groups[] = {
         {"seg", {seg_load_protected, seg_load_faults, seg_push_pop_mov, seg_lds_lss, seg_ldt,
-                 seg_real_and_big_real}},
+                 seg_real_and_big_real, seg_stack_checks}},
         {"deliver", {int_same_privilege, int_stack_switch, exception_error_code_from_user,
-                     int_gate_dpl_gives_gp, int_16bit_gate, double_fault_on_not_present_gp,
+                     int_gate_dpl_gives_gp, int_16bit_gate, int_on_16bit_stack_wraps,
+                     double_fault_on_not_present_gp,
                      triple_fault, task_gate_and_vm86_stop, real_mode_int_iret,
                      real_mode_sp_wraps}},
         {"far", {iret_to_user_nulls_data_segments, iret_flag_privilege, far_jmp_to_16bit_code,
