@@ -259,6 +259,12 @@ bool ident__emit(struct xlate *x, const struct dinsn *d)
     rex_r = esp_reg_field;
     rex_b = esp_rm_field;
 
+    /* 0x82 is 0x80 (group 1, r/m8, imm8) in 32-bit code and invalid in 64-bit mode. */
+    if (in->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && in->opcode == 0x82) {
+        opbuf[0] = 0x80;
+        op = opbuf;
+    }
+
     /* MOV AL/AX/EAX <-> moffs has no ModRM: use the 88-8B forms with reg = EAX. */
     if (mem && in->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && in->opcode >= 0xa0 &&
         in->opcode <= 0xa3) {
@@ -320,6 +326,7 @@ bool ident__emit(struct xlate *x, const struct dinsn *d)
     emit_bytes(e, pre, npre);
     if (rex_r || rex_b)
         emit1(e, (uint8_t)(0x40 | rex_r << 2 | rex_b));
-    emit_bytes(e, op, in->length - in->raw.prefix_count);
+    emit_bytes(e, op, oplen);
+    emit_bytes(e, d->bytes + modrm_off, in->length - modrm_off);
     return true;
 }

@@ -174,6 +174,14 @@ START_TEST(opcode_embedded_registers)
 }
 END_TEST
 
+START_TEST(opcode_82_is_80)
+{
+    /* Found by diff/random: 0x82 is invalid in 64-bit mode (SIGILL). */
+    CHECK("82 c4 05", ALL_FLAT, "add ah, 5");
+    CHECK("82 6c 24 80 01", ALL_FLAT, "sub byte ptr gs:[r12d - 0x80], 1");
+}
+END_TEST
+
 START_TEST(stack_instructions_are_not_ident)
 {
     CHECK("50", ALL_FLAT, "(not ident)");
@@ -195,6 +203,7 @@ static Suite *suite(void)
     tcase_add_test(tc, segment_base_added_flag_free);
     tcase_add_test(tc, ah_rex_conflict);
     tcase_add_test(tc, opcode_embedded_registers);
+    tcase_add_test(tc, opcode_82_is_80);
     tcase_add_test(tc, stack_instructions_are_not_ident);
     suite_add_tcase(s, tc);
     return s;
