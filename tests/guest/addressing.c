@@ -37,6 +37,7 @@ uint32_t lea_esp;
     "    movl %eax, lea_out+4*" #k "\n"                                                            \
     "    movl $" STR(RA) ", %eax\n"
 
+/* clang-format off */
 __asm__(".text\n"
         "lea_probe:\n"
         "    pushal\n"
@@ -102,6 +103,7 @@ __asm__(".text\n"
         "    movl %eax, lea_out+4*45\n"
         "    popal\n"
         "    ret\n");
+/* clang-format on */
 
 void lea_probe(void);
 
@@ -177,6 +179,7 @@ static volatile uint32_t flat_word = 0x600df00d;
  * 16-bit addresses default to SS too. Results are stored with ss: overrides
  * because DS no longer reaches them.
  */
+/* clang-format off */
 __asm__(".text\n"
         "override_probe:\n"
         "    pushal\n"
@@ -216,6 +219,7 @@ __asm__(".text\n"
         "    popl %ds\n"
         "    popal\n"
         "    ret\n");
+/* clang-format on */
 
 void override_probe(void);
 

@@ -15,6 +15,7 @@ enum op { ADD, ADC, SUB, SBB, AND, OR, XOR, CMP, TEST, INC, DEC, NEG, NOT };
 
 typedef uint32_t (*alu_fn)(uint32_t a, uint32_t b, uint32_t *flags);
 
+/* clang-format off */
 /* Load flags, run one instruction, read flags back. The second argument is
  * a placeholder so that the callers can leave the list of inputs empty. */
 #define RUN(body, unused, outs, ins)                                                               \
@@ -96,6 +97,8 @@ static const struct variant variants[] = {
     V2(xor, XOR), V2(cmp, CMP), V2(test, TEST), V1(inc, INC), V1(dec, DEC), V1(neg, NEG),
     V1(not, NOT),
 };
+
+/* clang-format on */
 
 static uint32_t parity_flag(uint32_t v)
 {
@@ -208,8 +211,8 @@ static const struct {
 };
 
 static const uint32_t boundary[] = {
-    0, 1, 2, 0x0f, 0x10, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff,
-    0x10000, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff,
+    0,      1,      2,      0x0f,    0x10,       0x7f,       0x80,       0xff,       0x100,
+    0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff,
 };
 
 static int check_one(const struct variant *v, uint32_t a, uint32_t b, uint32_t fin)
@@ -219,8 +222,8 @@ static int check_one(const struct variant *v, uint32_t a, uint32_t b, uint32_t f
     uint32_t got = v->fn(a, b, &got_f);
     if (t_assert_eq(v->name, got, want) && t_assert_eq(v->name, got_f & defined, want_f & defined))
         return 1;
-    t_printf("  operands a=0x%08x b=0x%08x flags in 0x%03x, flags out 0x%03x want 0x%03x\n", a,
-             b, fin, got_f & T_ARITH, want_f);
+    t_printf("  operands a=0x%08x b=0x%08x flags in 0x%03x, flags out 0x%03x want 0x%03x\n", a, b,
+             fin, got_f & T_ARITH, want_f);
     return 0;
 }
 
@@ -232,7 +235,8 @@ void test_main(void)
             const struct variant *v = &variants[j];
             if (v->op != hand[i].op || v->width != hand[i].width)
                 continue;
-            uint32_t f = hand[i].fin | 2, mask = v->op <= TEST && v->op >= AND ? ~(uint32_t)T_AF : ~0u;
+            uint32_t f = hand[i].fin | 2,
+                     mask = v->op <= TEST && v->op >= AND ? ~(uint32_t)T_AF : ~0u;
             uint32_t r = v->fn(hand[i].a, hand[i].b, &f);
             t_assert_eq(hand[i].name, r, hand[i].res);
             t_assert_eq(hand[i].name, f & T_ARITH & mask, hand[i].flags & mask);
@@ -264,7 +268,8 @@ void test_main(void)
     r = 0x12345678;
     __asm__ volatile("andl $0xffff00ff, %%eax; orw $0x8001, %%ax; xorb $0xff, %%al"
                      : "+a"(r)
-                     : : "cc");
+                     :
+                     : "cc");
     t_assert_eq("and/or/xor eax imm", r, 0x12348086);
     r = 0x100;
     __asm__ volatile("stc; adcb $0xff, %b0; pushfl; popl %1" : "+q"(r), "=r"(f) : : "cc");

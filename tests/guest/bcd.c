@@ -11,7 +11,7 @@
 #define BCD(name, insn)                                                                            \
     static uint32_t name(uint32_t eax, uint32_t *f)                                                \
     {                                                                                              \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn "\n\tpushfl\n\tpopl %[f]"                 \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn "\n\tpushfl\n\tpopl %[f]"                  \
                          : "+a"(eax), [f] "+r"(*f)                                                 \
                          :                                                                         \
                          : "cc");                                                                  \
@@ -139,15 +139,17 @@ void test_main(void)
     /* Every AL, AF, CF; a different AH each time. */
     for (uint32_t al = 0; al < 256; al++)
         for (uint32_t fl = 0; fl < 4; fl++) {
-            uint32_t fin = (fl & 1 ? T_CF : 0) | (fl & 2 ? T_AF : 0) | (t_rand() & T_ARITH &
-                                                                        ~(T_CF | T_AF));
+            uint32_t fin =
+                (fl & 1 ? T_CF : 0) | (fl & 2 ? T_AF : 0) | (t_rand() & T_ARITH & ~(T_CF | T_AF));
             uint32_t in = (t_rand() & 0xffff0000) | (t_rand() & 0xff00) | al;
             static const struct {
                 const char *name;
                 bcd_fn fn;
                 int kind, sub;
-            } ops[] = {{"daa", do_daa, 0, 0}, {"das", do_das, 0, 1},
-                       {"aaa", do_aaa, 1, 0}, {"aas", do_aas, 1, 1}};
+            } ops[] = {{"daa", do_daa, 0, 0},
+                       {"das", do_das, 0, 1},
+                       {"aaa", do_aaa, 1, 0},
+                       {"aas", do_aas, 1, 1}};
             for (unsigned i = 0; i < T_ARRAY_SIZE(ops); i++) {
                 uint32_t want_f, got_f = fin | 2, mask = ops[i].kind ? aaa_mask : daa_mask;
                 uint32_t want = ops[i].kind ? model_aaa(in, fin, &want_f, ops[i].sub)
@@ -165,9 +167,9 @@ void test_main(void)
         uint8_t base;
         int aad;
     } adj[] = {
-        {"aam 10", aam10, 10, 0},   {"aam 16", aam16, 16, 0}, {"aam 7", aam7, 7, 0},
-        {"aam 1", aam1, 1, 0},      {"aam 255", aam255, 255, 0}, {"aad 10", aad10, 10, 1},
-        {"aad 16", aad16, 16, 1},   {"aad 7", aad7, 7, 1},    {"aad 0", aad0, 0, 1},
+        {"aam 10", aam10, 10, 0},    {"aam 16", aam16, 16, 0},    {"aam 7", aam7, 7, 0},
+        {"aam 1", aam1, 1, 0},       {"aam 255", aam255, 255, 0}, {"aad 10", aad10, 10, 1},
+        {"aad 16", aad16, 16, 1},    {"aad 7", aad7, 7, 1},       {"aad 0", aad0, 0, 1},
         {"aad 255", aad255, 255, 1},
     };
     for (unsigned i = 0; i < T_ARRAY_SIZE(adj); i++)

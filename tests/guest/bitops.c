@@ -23,7 +23,7 @@ static uint8_t shadow[16384];
 #define BITREG(name, insn, mod)                                                                    \
     static uint32_t name(uint32_t v, uint32_t off, uint32_t *f)                                    \
     {                                                                                              \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %" mod "[o], %" mod "[v]\n\t"           \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %" mod "[o], %" mod "[v]\n\t"            \
                          "pushfl\n\tpopl %[f]"                                                     \
                          : [v] "+r"(v), [f] "+r"(*f)                                               \
                          : [o] "r"(off)                                                            \
@@ -47,7 +47,7 @@ static const reg_fn reg16[4] = {btw_rr, btsw_rr, btrw_rr, btcw_rr};
 #define BITMEM(name, insn, mod)                                                                    \
     static uint32_t name(uint32_t off, uint32_t *f)                                                \
     {                                                                                              \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %" mod "[o], %[m]\n\t"                  \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %" mod "[o], %[m]\n\t"                   \
                          "pushfl\n\tpopl %[f]"                                                     \
                          : [f] "+r"(*f), [m] "+m"(*(uint32_t *)&field[MIDDLE])                     \
                          : [o] "r"(off)                                                            \
@@ -101,7 +101,7 @@ static uint32_t model_reg(uint32_t v, uint32_t off, int w, enum op op, int *cf)
     {                                                                                              \
         volatile uint32_t m = s;                                                                   \
         (void)m;                                                                                   \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " " src ", %" mod "[d]\n\t"               \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " " src ", %" mod "[d]\n\t"                \
                          "pushfl\n\tpopl %[f]"                                                     \
                          : [d] "+r"(d), [f] "+r"(*f)                                               \
                          : [s] "r"(s), [m] "m"(m)                                                  \

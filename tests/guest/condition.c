@@ -162,8 +162,7 @@ static void test_loops(void)
     __asm__ volatile("movl $0, %1\n\tjecxz 1f\n\tmovl $1, %1\n1:" : "+c"(ecx), "=&r"(flag));
     t_assert_eq("jecxz not taken", flag, 1);
     ecx = 0x10000;
-    __asm__ volatile("movl $0, %1\n\taddr16 jecxz 1f\n\tmovl $1, %1\n1:"
-                     : "+c"(ecx), "=&r"(flag));
+    __asm__ volatile("movl $0, %1\n\taddr16 jecxz 1f\n\tmovl $1, %1\n1:" : "+c"(ecx), "=&r"(flag));
     t_assert_eq("jcxz (0x67) sees CX = 0", flag, 0);
     /* 0x67 loop counts in CX only: 0x30002 runs twice and leaves 0x30000. */
     ecx = 0x30002;

@@ -64,8 +64,8 @@ void test_main(void)
     static const struct {
         const char *name;
         int bit;
-    } need[] = {{"FPU", 0},   {"TSC", 4},   {"CX8", 8},   {"CMOV", 15},
-                {"MMX", 23},  {"FXSR", 24}, {"SSE", 25},  {"SSE2", 26}};
+    } need[] = {{"FPU", 0},  {"TSC", 4},   {"CX8", 8},  {"CMOV", 15},
+                {"MMX", 23}, {"FXSR", 24}, {"SSE", 25}, {"SSE2", 26}};
     for (unsigned i = 0; i < T_ARRAY_SIZE(need); i++)
         t_assert_eq(need[i].name, (l1.d >> need[i].bit) & 1, 1);
 

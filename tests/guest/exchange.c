@@ -124,8 +124,7 @@ static void test_xadd(void)
 #define BSWAP(reg)                                                                                 \
     do {                                                                                           \
         uint32_t v = 0x12345678;                                                                   \
-        __asm__ volatile("xchgl %0, %%" reg "\n\tbswap %%" reg "\n\txchgl %0, %%" reg            \
-                         : "+r"(v));                                                               \
+        __asm__ volatile("xchgl %0, %%" reg "\n\tbswap %%" reg "\n\txchgl %0, %%" reg : "+r"(v));  \
         t_assert_eq("bswap " reg, v, 0x78563412);                                                  \
     } while (0)
 

@@ -150,4 +150,29 @@ static inline void t_invlpg(const volatile void *p)
 
 #define T_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Ring 3 (for the usermode, paging and segments tests). t_user_setup() puts
+ * flat DPL-3 code and data descriptors in the last two GDT slots (so a test
+ * that uses it has spare slots 6..13 only), loads the kit's TSS (its ESP0 is
+ * the ring-0 stack for events from ring 3) and makes T_VEC_USER_EXIT a DPL-3
+ * gate that ends user mode. t_user_run() enters fn at CPL 3 by IRET, on
+ * stack_top with the given EFLAGS image, DS = ES = T_SEL_UDATA and FS/GS as
+ * the caller left them (a DPL-0 selector there becomes null at the IRET); it
+ * returns the value the user code passes to t_user_exit(), back at CPL 0 with
+ * flat segments and the caller's EFLAGS. With paging on, fn, its stack and
+ * whatever it touches must be user pages. Faults at CPL 3 go through the
+ * kit's handlers as usual (t_catch resumes in ring 3).
+ */
+#define T_SEL_UCODE ((14 << 3) | 3)
+#define T_SEL_UDATA ((15 << 3) | 3)
+#define T_VEC_USER_EXIT 0xf0
+void t_user_setup(void);
+uint32_t t_user_run(void (*fn)(void), void *stack_top, uint32_t eflags);
+
+static inline __attribute__((noreturn)) void t_user_exit(uint32_t v)
+{
+    __asm__ volatile("int %1" : : "a"(v), "i"(T_VEC_USER_EXIT) : "memory");
+    __builtin_unreachable();
+}
+
 #endif

@@ -212,9 +212,8 @@ static void test_sse(void)
     for (int i = 0; i < 64; i++)
         buf[i] = (uint8_t)i;
     __asm__ volatile("movups 3(%0), %%xmm3\n\tmovdqu %%xmm3, 33(%0)" : : "r"(buf) : "memory");
-    t_assert_mem("movups/movdqu unaligned", buf + 33, (uint8_t[16]){3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                                   12, 13, 14, 15, 16, 17, 18},
-                 16);
+    t_assert_mem("movups/movdqu unaligned", buf + 33,
+                 (uint8_t[16]){3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}, 16);
 }
 
 static void test_sse2(void)
@@ -280,8 +279,8 @@ static void test_fxsave(void)
     __asm__ volatile("ldmxcsr %0" : : "m"((uint32_t){0x3f80})); /* RC = down */
 #define LOADX(n) "movdqa regs_in+16*" #n ", %%xmm" #n "\n\t"
 #define SAVEX(n) "movdqa %%xmm" #n ", regs_out+16*" #n "\n\t"
-    __asm__ volatile(LOADX(0) LOADX(1) LOADX(2) LOADX(3) LOADX(4) LOADX(5) LOADX(6) LOADX(7)
-                     "fxsave fx"
+    __asm__ volatile(LOADX(0) LOADX(1) LOADX(2) LOADX(3) LOADX(4) LOADX(5) LOADX(6)
+                         LOADX(7) "fxsave fx"
                      :
                      :
                      : "memory");
@@ -301,8 +300,8 @@ static void test_fxsave(void)
                      "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\tfninit\n\tldmxcsr %0"
                      :
                      : "m"((uint32_t){0x1f80}));
-    __asm__ volatile("fxrstor fx\n\t" SAVEX(0) SAVEX(1) SAVEX(2) SAVEX(3) SAVEX(4) SAVEX(5)
-                         SAVEX(6) SAVEX(7) "fxsave fx2"
+    __asm__ volatile("fxrstor fx\n\t" SAVEX(0) SAVEX(1) SAVEX(2) SAVEX(3) SAVEX(4) SAVEX(5) SAVEX(6)
+                         SAVEX(7) "fxsave fx2"
                      :
                      :
                      : "memory");

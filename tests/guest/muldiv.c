@@ -19,7 +19,7 @@ struct md {
 #define MULFORMS(name, insn, mod, cons)                                                            \
     static void name##_r(struct md *m, uint32_t s)                                                 \
     {                                                                                              \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %" mod "[s]\n\tpushfl\n\tpopl %[f]"     \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %" mod "[s]\n\tpushfl\n\tpopl %[f]"      \
                          : "+a"(m->eax), "+d"(m->edx), [f] "+r"(m->flags)                          \
                          : [s] cons(s)                                                             \
                          : "cc");                                                                  \
@@ -27,7 +27,7 @@ struct md {
     static void name##_m(struct md *m, uint32_t s)                                                 \
     {                                                                                              \
         volatile uint32_t v = s;                                                                   \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %[s]\n\tpushfl\n\tpopl %[f]"            \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn " %[s]\n\tpushfl\n\tpopl %[f]"             \
                          : "+a"(m->eax), "+d"(m->edx), [f] "+r"(m->flags)                          \
                          : [s] "m"(v)                                                              \
                          : "cc");                                                                  \
@@ -74,12 +74,12 @@ DIVFORMS(idivw, "idivw", "w", "r")
 DIVFORMS(idivl, "idivl", "", "r")
 
 /* imul r, r/m and imul r, r/m, imm: dest in a, source s; flags out. */
-#define IMUL2(name, body)                                                                     \
+#define IMUL2(name, body)                                                                          \
     static uint32_t name(uint32_t a, uint32_t s, uint32_t *f)                                      \
     {                                                                                              \
         volatile uint32_t v = s;                                                                   \
         (void)v;                                                                                   \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" body "\n\tpushfl\n\tpopl %[f]"                 \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" body "\n\tpushfl\n\tpopl %[f]"                  \
                          : [a] "+r"(a), [f] "+r"(*f)                                               \
                          : [s] "r"(s), [m] "m"(v)                                                  \
                          : "cc");                                                                  \
@@ -217,9 +217,9 @@ static const struct {
     int w, is_signed;
     mul_fn fn;
 } muls[] = {
-    {"mulb r", 8, 0, mulb_r},   {"mulb m", 8, 0, mulb_m},   {"mulw r", 16, 0, mulw_r},
-    {"mulw m", 16, 0, mulw_m},  {"mull r", 32, 0, mull_r},  {"mull m", 32, 0, mull_m},
-    {"imulb r", 8, 1, imulb_r}, {"imulb m", 8, 1, imulb_m}, {"imulw r", 16, 1, imulw_r},
+    {"mulb r", 8, 0, mulb_r},    {"mulb m", 8, 0, mulb_m},    {"mulw r", 16, 0, mulw_r},
+    {"mulw m", 16, 0, mulw_m},   {"mull r", 32, 0, mull_r},   {"mull m", 32, 0, mull_m},
+    {"imulb r", 8, 1, imulb_r},  {"imulb m", 8, 1, imulb_m},  {"imulw r", 16, 1, imulw_r},
     {"imulw m", 16, 1, imulw_m}, {"imull r", 32, 1, imull_r}, {"imull m", 32, 1, imull_m},
 };
 
@@ -228,9 +228,9 @@ static const struct {
     int w, is_signed;
     div_fn fn;
 } divs[] = {
-    {"divb r", 8, 0, divb_r},   {"divb m", 8, 0, divb_m},   {"divw r", 16, 0, divw_r},
-    {"divw m", 16, 0, divw_m},  {"divl r", 32, 0, divl_r},  {"divl m", 32, 0, divl_m},
-    {"idivb r", 8, 1, idivb_r}, {"idivb m", 8, 1, idivb_m}, {"idivw r", 16, 1, idivw_r},
+    {"divb r", 8, 0, divb_r},    {"divb m", 8, 0, divb_m},    {"divw r", 16, 0, divw_r},
+    {"divw m", 16, 0, divw_m},   {"divl r", 32, 0, divl_r},   {"divl m", 32, 0, divl_m},
+    {"idivb r", 8, 1, idivb_r},  {"idivb m", 8, 1, idivb_m},  {"idivw r", 16, 1, idivw_r},
     {"idivw m", 16, 1, idivw_m}, {"idivl r", 32, 1, idivl_r}, {"idivl m", 32, 1, idivl_m},
 };
 
@@ -241,10 +241,10 @@ static const struct {
     int uses_mem;
     uint32_t (*fn)(uint32_t, uint32_t, uint32_t *);
 } imuls[] = {
-    {"imull r,r", 32, 0, 0, imul2l_r},          {"imull m,r", 32, 0, 1, imul2l_m},
-    {"imulw r,r", 16, 0, 0, imul2w_r},          {"imulw m,r", 16, 0, 1, imul2w_m},
-    {"imull $-3,r,r", 32, -3, 0, imul3l_i8},    {"imull $0x12345,m,r", 32, 0x12345, 1, imul3l_i32},
-    {"imulw $100,r,r", 16, 100, 0, imul3w_i8},  {"imulw $-0x1234,m,r", 16, -0x1234, 1, imul3w_i16},
+    {"imull r,r", 32, 0, 0, imul2l_r},         {"imull m,r", 32, 0, 1, imul2l_m},
+    {"imulw r,r", 16, 0, 0, imul2w_r},         {"imulw m,r", 16, 0, 1, imul2w_m},
+    {"imull $-3,r,r", 32, -3, 0, imul3l_i8},   {"imull $0x12345,m,r", 32, 0x12345, 1, imul3l_i32},
+    {"imulw $100,r,r", 16, 100, 0, imul3w_i8}, {"imulw $-0x1234,m,r", 16, -0x1234, 1, imul3w_i16},
 };
 
 /* Operands of every magnitude: a random value shifted right by 0..31. */

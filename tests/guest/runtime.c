@@ -329,8 +329,8 @@ void t_isr_dispatch(struct t_frame *f)
         t_exit(1);
     t_printf("unexpected exception: vector %u error 0x%x eip 0x%08x cr2 0x%08x\n", f->vector,
              f->error, f->eip, t_read_cr2());
-    t_printf("  eax %08x ebx %08x ecx %08x edx %08x esi %08x edi %08x ebp %08x\n", f->eax,
-             f->ebx, f->ecx, f->edx, f->esi, f->edi, f->ebp);
+    t_printf("  eax %08x ebx %08x ecx %08x edx %08x esi %08x edi %08x ebp %08x\n", f->eax, f->ebx,
+             f->ecx, f->edx, f->esi, f->edi, f->ebp);
     t_fail("unexpected exception");
 }
 
@@ -389,6 +389,74 @@ uint32_t t_rand(void)
     state ^= state >> 17;
     state ^= state << 5;
     return state;
+}
+
+/* ---- ring 3 ---- */
+
+/*
+ * t_user_run saves the callee-saved registers, EFLAGS and ESP, then IRETs to
+ * CPL 3. t_user_exit's gate (user_exit below) "returns" to t_user_return at
+ * CPL 0 by editing the frame; that IRET stays at CPL 0 and leaves the user
+ * SS:ESP on the ring-0 stack, which t_user_return abandons by reloading the
+ * saved ESP.
+ */
+#define T_XSTR(x) T_STR(x)
+#define T_STR(x) #x
+__asm__(".text\n"
+        ".globl t_user_run\n"
+        "t_user_run:\n"
+        "    pushl %ebp\n"
+        "    pushl %ebx\n"
+        "    pushl %esi\n"
+        "    pushl %edi\n"
+        "    pushfl\n"
+        "    movl %esp, t_user_kernel_esp\n"
+        "    movl 24(%esp), %eax\n" /* fn */
+        "    movl 28(%esp), %ecx\n" /* stack_top */
+        "    movl 32(%esp), %edx\n" /* eflags */
+        "    pushl $" T_XSTR(T_SEL_UDATA) "\n"
+        "    pushl %ecx\n"
+        "    pushl %edx\n"
+        "    pushl $" T_XSTR(T_SEL_UCODE) "\n"
+        "    pushl %eax\n"
+        "    movl $" T_XSTR(T_SEL_UDATA) ", %eax\n"
+        "    movl %eax, %ds\n"
+        "    movl %eax, %es\n"
+        "    iret\n"
+        ".globl t_user_return\n"
+        "t_user_return:\n"
+        "    movl $" T_XSTR(T_SEL_DATA32) ", %ecx\n"
+        "    movl %ecx, %ds\n"
+        "    movl %ecx, %es\n"
+        "    movl %ecx, %fs\n"
+        "    movl %ecx, %gs\n"
+        "    movl %ecx, %ss\n"
+        "    movl t_user_kernel_esp, %esp\n"
+        "    popfl\n"
+        "    popl %edi\n"
+        "    popl %esi\n"
+        "    popl %ebx\n"
+        "    popl %ebp\n"
+        "    ret\n");
+
+uint32_t t_user_kernel_esp;
+extern char t_user_return[];
+
+static void user_exit(struct t_frame *f)
+{
+    f->eip = (uint32_t)t_user_return;
+    f->cs = T_SEL_CODE32;
+    f->eflags = 0x2;
+    f->ds = f->es = T_SEL_DATA32;
+}
+
+void t_user_setup(void)
+{
+    t_gdt_set(T_SEL_UCODE >> 3, 0, 0xfffff, T_ACC_CODE | 0x60, T_FLG_32);
+    t_gdt_set(T_SEL_UDATA >> 3, 0, 0xfffff, T_ACC_DATA | 0x60, T_FLG_32);
+    t_tss_load();
+    t_idt_gate(T_VEC_USER_EXIT, T_GATE_INT, 3);
+    t_set_handler(T_VEC_USER_EXIT, user_exit);
 }
 
 /* ---- start ---- */

@@ -19,6 +19,7 @@
 
 /* ---- code that rewrites itself (in a writable, executable section) ---- */
 
+/* clang-format off */
 __asm__(".section .smc, \"awx\", @progbits\n"
         /* smc_next(value): patch the imm8 of the next instruction, run it. */
         "smc_next:\n"
@@ -56,6 +57,7 @@ __asm__(".section .smc, \"awx\", @progbits\n"
         "code_buf:\n"
         "    .skip 64, 0xcc\n"
         "    .text\n");
+/* clang-format on */
 
 uint32_t smc_next(uint32_t value);
 uint32_t smc_loop(void);

@@ -17,11 +17,13 @@
 #include "kit.h"
 
 enum op { SHL, SHR, SAR, ROL, ROR, RCL, RCR, SHLD, SHRD, NOPS };
-static const char *const op_names[NOPS] = {"shl", "shr", "sar", "rol", "ror",
+static const char *const op_names[NOPS] = {"shl", "shr", "sar",  "rol", "ror",
                                            "rcl", "rcr", "shld", "shrd"};
 
-#define COUNTS "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31"
+#define COUNTS                                                                                     \
+    "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31"
 
+/* clang-format off */
 __asm__(".macro snippet_begin name\n"
         "    .text\n"
         "\\name:\n"
@@ -103,25 +105,39 @@ __asm__(".macro snippet_begin name\n"
         "    .byte 0xc1, 0xe0, 0x01\n"
         "snippet_end\n"
         "    .text\n");
+/* clang-format on */
 
 typedef void snippet(void);
-extern snippet *const shl_imm[32], *const shr_imm[32], *const sar_imm[32], *const rol_imm[32],
-    *const ror_imm[32], *const rcl_imm[32], *const rcr_imm[32], *const shld_imm[32],
-    *const shrd_imm[32];
-extern snippet shl_cl_l, shl_cl_w, shl_cl_b, shl_cl_m, shr_cl_l, shr_cl_w, shr_cl_b, shr_cl_m,
-    sar_cl_l, sar_cl_w, sar_cl_b, sar_cl_m, rol_cl_l, rol_cl_w, rol_cl_b, rol_cl_m, ror_cl_l,
-    ror_cl_w, ror_cl_b, ror_cl_m, rcl_cl_l, rcl_cl_w, rcl_cl_b, rcl_cl_m, rcr_cl_l, rcr_cl_w,
-    rcr_cl_b, rcr_cl_m, shld_cl_l, shld_cl_w, shld_cl_m, shrd_cl_l, shrd_cl_w, shrd_cl_m, shl_c1_1;
+/* The snippets and tables defined in the asm above. */
+#define IMM_TABLE(op) extern snippet *const op##_imm[32];
+#define CL_SNIPPETS(op) extern snippet op##_cl_l, op##_cl_w, op##_cl_b, op##_cl_m;
+IMM_TABLE(shl)
+IMM_TABLE(shr)
+IMM_TABLE(sar)
+IMM_TABLE(rol)
+IMM_TABLE(ror)
+IMM_TABLE(rcl)
+IMM_TABLE(rcr)
+IMM_TABLE(shld)
+IMM_TABLE(shrd)
+CL_SNIPPETS(shl)
+CL_SNIPPETS(shr)
+CL_SNIPPETS(sar)
+CL_SNIPPETS(rol)
+CL_SNIPPETS(ror)
+CL_SNIPPETS(rcl)
+CL_SNIPPETS(rcr)
+extern snippet shld_cl_l, shld_cl_w, shld_cl_m, shrd_cl_l, shrd_cl_w, shrd_cl_m, shl_c1_1;
 uint32_t shift_scratch;
 
-static snippet *const *const imm_tables[NOPS] = {shl_imm, shr_imm,  sar_imm,  rol_imm, ror_imm,
+static snippet *const *const imm_tables[NOPS] = {shl_imm, shr_imm, sar_imm,  rol_imm, ror_imm,
                                                  rcl_imm, rcr_imm, shld_imm, shrd_imm};
 /* By CL: [op][0] 32-bit, [1] 16-bit, [2] 8-bit, [3] 32-bit memory. */
 static snippet *const cl_snippets[NOPS][4] = {
-    {shl_cl_l, shl_cl_w, shl_cl_b, shl_cl_m},   {shr_cl_l, shr_cl_w, shr_cl_b, shr_cl_m},
-    {sar_cl_l, sar_cl_w, sar_cl_b, sar_cl_m},   {rol_cl_l, rol_cl_w, rol_cl_b, rol_cl_m},
-    {ror_cl_l, ror_cl_w, ror_cl_b, ror_cl_m},   {rcl_cl_l, rcl_cl_w, rcl_cl_b, rcl_cl_m},
-    {rcr_cl_l, rcr_cl_w, rcr_cl_b, rcr_cl_m},   {shld_cl_l, shld_cl_w, 0, shld_cl_m},
+    {shl_cl_l, shl_cl_w, shl_cl_b, shl_cl_m}, {shr_cl_l, shr_cl_w, shr_cl_b, shr_cl_m},
+    {sar_cl_l, sar_cl_w, sar_cl_b, sar_cl_m}, {rol_cl_l, rol_cl_w, rol_cl_b, rol_cl_m},
+    {ror_cl_l, ror_cl_w, ror_cl_b, ror_cl_m}, {rcl_cl_l, rcl_cl_w, rcl_cl_b, rcl_cl_m},
+    {rcr_cl_l, rcr_cl_w, rcr_cl_b, rcr_cl_m}, {shld_cl_l, shld_cl_w, 0, shld_cl_m},
     {shrd_cl_l, shrd_cl_w, 0, shrd_cl_m},
 };
 
@@ -258,8 +274,8 @@ static int check(const char *form, enum op op, int w, snippet *fn, uint32_t a, u
         t_assert_eq(op_names[op], 1, 1);
         return 1;
     }
-    t_printf("FAIL %s%s (width %d) a=0x%08x b=0x%08x count=0x%x flags in 0x%03x\n",
-             op_names[op], form, w, a, b, count, fin);
+    t_printf("FAIL %s%s (width %d) a=0x%08x b=0x%08x count=0x%x flags in 0x%03x\n", op_names[op],
+             form, w, a, b, count, fin);
     t_assert_eq("  result", got, want);
     t_assert_eq("  defined flags", got_f & defined, want_f & defined);
     return 0;
@@ -283,8 +299,7 @@ void test_main(void)
 
     /* Hand-worked: results and the flags each instruction defines. */
     check_hand("shl $4, 12345678", shl_imm[4], 0x12345678, 0, 0, 0x23456780, T_CF, szpc);
-    check_hand("shr $1, 80000001", shr_imm[1], 0x80000001, 0, 0, 0x40000000, 0x805,
-               szpc | T_OF);
+    check_hand("shr $1, 80000001", shr_imm[1], 0x80000001, 0, 0, 0x40000000, 0x805, szpc | T_OF);
     check_hand("sar $31, 80000000", sar_imm[31], 0x80000000, 0, 0, 0xffffffff, 0x84, szpc);
     check_hand("rol $8, 12345678", rol_imm[8], 0x12345678, 0, 0, 0x34567812, 0, T_CF);
     check_hand("ror $4, 12345678", ror_imm[4], 0x12345678, 0, 0, 0x81234567, T_CF, T_CF);

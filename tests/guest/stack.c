@@ -19,6 +19,7 @@ uint32_t mem_src = 0xfeedf00d, mem_dst;
 
 #define R(n) "probe+" #n "*4"
 
+/* clang-format off */
 __asm__(".text\n"
         "stack_probe:\n"
         "    pushal\n"
@@ -213,6 +214,7 @@ __asm__(".text\n"
         "    movl %eax, " R(54) "\n"
         "    popal\n"
         "    ret\n");
+/* clang-format on */
 
 void stack_probe(void);
 

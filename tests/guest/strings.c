@@ -18,9 +18,9 @@ struct sr {
 #define STR(name, insn)                                                                            \
     static void name(struct sr *r)                                                                 \
     {                                                                                              \
-        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn "\n\tpushfl\n\tpopl %[f]\n\tcld"          \
-                         : "+S"(r->esi), "+D"(r->edi), "+c"(r->ecx), "+a"(r->eax),                 \
-                           [f] "+r"(r->flags)                                                      \
+        __asm__ volatile("pushl %[f]\n\tpopfl\n\t" insn "\n\tpushfl\n\tpopl %[f]\n\tcld"           \
+                         : "+S"(r->esi), "+D"(r->edi), "+c"(r->ecx),                               \
+                           "+a"(r->eax), [f] "+r"(r->flags)                                        \
                          :                                                                         \
                          : "cc", "memory");                                                        \
     }
@@ -54,8 +54,8 @@ STR(lodsl_gs, "lodsl %%gs:(%%esi)")
         __asm__ volatile("pushl %%ds\n\tpushl %%es\n\tmovl %[s], %%ds\n\tmovl %[s], %%es\n\t"      \
                          "pushl %[f]\n\tpopfl\n\t" insn "\n\tpushfl\n\tpopl %[f]\n\tcld\n\t"       \
                          "popl %%es\n\tpopl %%ds"                                                  \
-                         : "+S"(r->esi), "+D"(r->edi), "+c"(r->ecx), "+a"(r->eax),                 \
-                           [f] "+r"(r->flags)                                                      \
+                         : "+S"(r->esi), "+D"(r->edi), "+c"(r->ecx),                               \
+                           "+a"(r->eax), [f] "+r"(r->flags)                                        \
                          : [s] "r"(sel)                                                            \
                          : "cc", "memory");                                                        \
     }

@@ -68,8 +68,8 @@ struct sr {
                          "pushl %[f]\n\tpopfl\n"                                                   \
                          "2:\t" insn "\n\t"                                                        \
                          "pushfl\n\tpopl %[f]\n\tcld"                                              \
-                         : "+S"(r->esi), "+D"(r->edi), "+c"(r->ecx), "+a"(r->eax),                 \
-                           [f] "+r"(r->flags)                                                      \
+                         : "+S"(r->esi), "+D"(r->edi), "+c"(r->ecx),                               \
+                           "+a"(r->eax), [f] "+r"(r->flags)                                        \
                          :                                                                         \
                          : "cc", "memory");                                                        \
     }
@@ -78,8 +78,8 @@ STR(rep_movsl, "rep movsl")
 STR(rep_movsw, "rep movsw")
 STR(rep_stosl, "rep stosl")
 
-static void expect_fault(const char *name, uint32_t cr2, uint32_t error, uint32_t ecx,
-                         uint32_t esi, uint32_t edi)
+static void expect_fault(const char *name, uint32_t cr2, uint32_t error, uint32_t ecx, uint32_t esi,
+                         uint32_t edi)
 {
     t_printf("%s: fault with ecx %u esi 0x%08x edi 0x%08x cr2 0x%08x\n", name, pf.ecx, pf.esi,
              pf.edi, pf.cr2);

@@ -141,8 +141,8 @@ static void test_init_and_constants(void)
         uint16_t exp;
         uint64_t mant;
     } k[] = {
-        {"fld1", 0x3fff, 0x8000000000000000ull},  {"fldz", 0x0000, 0},
-        {"fldpi", 0x4000, 0xc90fdaa22168c235ull}, {"fldl2t", 0x4000, 0xd49a784bcd1b8afeull},
+        {"fld1", 0x3fff, 0x8000000000000000ull},   {"fldz", 0x0000, 0},
+        {"fldpi", 0x4000, 0xc90fdaa22168c235ull},  {"fldl2t", 0x4000, 0xd49a784bcd1b8afeull},
         {"fldl2e", 0x3fff, 0xb8aa3b295c17f0bcull}, {"fldlg2", 0x3ffd, 0x9a209a84fbcff799ull},
         {"fldln2", 0x3ffe, 0xb17217f7d1cf79acull},
     };
@@ -227,10 +227,10 @@ static void test_integers(void)
         uint64_t v;
         int32_t want;
     } rounding[] = {
-        {"nearest 2.5", 0x000, D_2_5, 2},   {"nearest 3.5", 0x000, D_3_5, 4},
+        {"nearest 2.5", 0x000, D_2_5, 2},    {"nearest 3.5", 0x000, D_3_5, 4},
         {"nearest -2.5", 0x000, D_M2_5, -2}, {"down 2.5", 0x400, D_2_5, 2},
-        {"down -2.5", 0x400, D_M2_5, -3},   {"up 2.5", 0x800, D_2_5, 3},
-        {"up -2.5", 0x800, D_M2_5, -2},     {"chop -2.7", 0xc00, D_M2_7, -2},
+        {"down -2.5", 0x400, D_M2_5, -3},    {"up 2.5", 0x800, D_2_5, 3},
+        {"up -2.5", 0x800, D_M2_5, -2},      {"chop -2.7", 0xc00, D_M2_7, -2},
         {"chop 3.75", 0xc00, D_3_75, 3},
     };
     for (unsigned i = 0; i < T_ARRAY_SIZE(rounding); i++) {
@@ -280,16 +280,20 @@ static void test_compare(void)
     uint32_t f;
     const uint16_t cc = SW_C0 | SW_C2 | SW_C3;
 
-    __asm__ volatile("fldl %1\n\tfcompl %2\n\tfnstsw %0" : "=a"(sw) : "m"((uint64_t){D_1}),
-                     "m"((uint64_t){D_2}));
+    __asm__ volatile("fldl %1\n\tfcompl %2\n\tfnstsw %0"
+                     : "=a"(sw)
+                     : "m"((uint64_t){D_1}), "m"((uint64_t){D_2}));
     t_assert_eq("fcom 1 < 2", sw & cc, SW_C0);
-    __asm__ volatile("fldl %1\n\tfcompl %2\n\tfnstsw %0" : "=a"(sw) : "m"((uint64_t){D_2}),
-                     "m"((uint64_t){D_1}));
+    __asm__ volatile("fldl %1\n\tfcompl %2\n\tfnstsw %0"
+                     : "=a"(sw)
+                     : "m"((uint64_t){D_2}), "m"((uint64_t){D_1}));
     t_assert_eq("fcom 2 > 1", sw & cc, 0);
-    __asm__ volatile("fldl %1\n\tfcompl %2\n\tfnstsw %0" : "=a"(sw) : "m"((uint64_t){D_2}),
-                     "m"((uint64_t){D_2}));
+    __asm__ volatile("fldl %1\n\tfcompl %2\n\tfnstsw %0"
+                     : "=a"(sw)
+                     : "m"((uint64_t){D_2}), "m"((uint64_t){D_2}));
     t_assert_eq("fcom 2 = 2", sw & cc, SW_C3);
-    __asm__ volatile("fldl %2\n\tfldl %1\n\tfucompp\n\tfnstsw %0" : "=a"(sw)
+    __asm__ volatile("fldl %2\n\tfldl %1\n\tfucompp\n\tfnstsw %0"
+                     : "=a"(sw)
                      : "m"((uint64_t){D_QNAN}), "m"((uint64_t){D_1}));
     t_assert_eq("fucom NaN unordered", sw & cc, cc);
     t_assert_eq("fucom NaN no IE", sw & SW_IE, 0);
