@@ -30,7 +30,8 @@
 /* One guest instruction of a block: where its host code starts. */
 struct insn_map {
     uint16_t host_off;
-    int8_t fixup_reg;   /* host reg saved in R9 while this instruction runs, or -1 */
+    int8_t fixup_reg;   /* host reg saved in R9 while this instruction runs, -2 for an inline
+                           string instruction (RDI holds window + EDI), or -1 */
     uint8_t len;        /* guest length */
     uint32_t eip;
 };

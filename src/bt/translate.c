@@ -187,7 +187,7 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
 
 enum kind {
     K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
-    K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM,
+    K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM, K_STRING,
 };
 
 static bool isa_allowed(const ZydisDecodedInstruction *in)
@@ -262,6 +262,35 @@ static bool has_seg_operand(const struct dinsn *d)
             return true;
     }
     return false;
+}
+
+/* The segment of a string instruction's source operand (DS:ESI, overridable), or -1. */
+static int string_src_seg(const struct dinsn *d)
+{
+    for (int i = 0; i < d->in.operand_count; i++) {
+        const ZydisDecodedOperand *o = &d->ops[i];
+        if (o->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+            (o->mem.base == ZYDIS_REGISTER_ESI || o->mem.base == ZYDIS_REGISTER_SI))
+            return zreg_seg(o->mem.segment);
+    }
+    return -1;
+}
+
+/* MOVS/CMPS/STOS/LODS/SCAS run inline when their segments are flat and addressing is
+ * 32-bit: the host string instruction with RDI rebased into the window (ES:EDI cannot
+ * take a GS override). Everything else goes to the interpreter. */
+static enum kind string_kind(const struct build *b, const struct dinsn *d)
+{
+    int src = string_src_seg(d);
+    bool has_dst = d->in.opcode != 0xac && d->in.opcode != 0xad; /* not LODS */
+
+    if (d->in.address_width != 32)
+        return K_CALLOUT;
+    if (has_dst && !(b->x.flat & (1u << SEG_ES)))
+        return K_CALLOUT;
+    if (src >= 0 && !(b->x.flat & (1u << src)))
+        return K_CALLOUT;
+    return K_STRING;
 }
 
 static enum kind classify(const struct build *b, const struct dinsn *d)
@@ -344,9 +373,10 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     default:
         break;
     }
-    if (def && ((in->opcode >= 0xa4 && in->opcode <= 0xa7) || (in->opcode >= 0xaa && in->opcode <= 0xaf) ||
-                (in->opcode >= 0x6c && in->opcode <= 0x6f)))
-        return K_CALLOUT; /* string instructions: ES:EDI cannot take a GS override */
+    if (def && ((in->opcode >= 0xa4 && in->opcode <= 0xa7) || (in->opcode >= 0xaa && in->opcode <= 0xaf)))
+        return string_kind(b, d);
+    if (def && in->opcode >= 0x6c && in->opcode <= 0x6f)
+        return K_CALLOUT; /* INS/OUTS: port I/O */
     if (in->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED)
         return K_CALLOUT_END;
     if (has_seg_operand(d))
@@ -559,6 +589,95 @@ static void emit_incdec(struct build *b, const struct dinsn *d)
     emit1(e, (uint8_t)(0xc0 | (d->in.mnemonic == ZYDIS_MNEMONIC_DEC) << 3 | (hr & 7)));
 }
 
+/*
+ * A string instruction run by the host: guest ESI/EDI/ECX are RSI/RDI/RCX already. The
+ * source goes through GS; the destination (ES:RDI, which takes no override) is made a
+ * host address by adding the window base, and taken back after. A range that would run
+ * past 4 GiB (the guest wraps, the host would not) goes to the interpreter instead, so
+ * nothing outside the window and its guard is ever touched. A fault inside leaves
+ * RCX/RSI/RDI at the iteration that faulted; the handler rebases RDI (fixup -2).
+ */
+static void emit_string(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    const ZydisDecodedInstruction *in = &d->in;
+    bool rep = in->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+                                 ZYDIS_ATTRIB_HAS_REPNE);
+    bool src = string_src_seg(d) >= 0, dst = in->opcode != 0xac && in->opcode != 0xad;
+    unsigned size = in->operand_width / 8, shift = size == 4 ? 2 : size == 2 ? 1 : 0;
+    uint8_t *down, *slow[4], *done;
+    int nslow = 0;
+
+    /* Bounds check, with the guest's flags saved. */
+    emit_pushfq(e);
+    if (rep)
+        emit_mov_rr(e, false, T_TMP, H_RCX);          /* r11 = ECX (zero-extended) */
+    else
+        emit_mov_ri(e, T_TMP, 1);
+    if (shift)
+        emit_bytes(e, (const uint8_t[]){0x49, 0xc1, 0xe3, (uint8_t)shift}, 4); /* shl r11, s */
+    emit_bytes(e, (const uint8_t[]){0xf7, 0x04, 0x24, 0x00, 0x04, 0x00, 0x00}, 7); /* test [rsp], DF */
+    down = emit_jcc(e, 0x5, e->p);                    /* jnz down */
+    emit_bytes(e, (const uint8_t[]){0x49, 0xb9, 0, 0, 0, 0, 1, 0, 0, 0}, 10); /* mov r9, 1<<32 */
+    for (int pass = 0; pass < 2; pass++) {
+        int reg = pass ? H_RSI : H_RDI;
+        if ((pass == 0 && !dst) || (pass == 1 && !src))
+            continue;
+        emit_mov_rr(e, false, T_ADDR, reg);           /* r10 = edi/esi */
+        emit_bytes(e, (const uint8_t[]){0x4d, 0x01, 0xda}, 3); /* add r10, r11 */
+        emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xca}, 3); /* cmp r10, r9 */
+        slow[nslow++] = emit_jcc(e, 0x7, e->p);       /* ja slow */
+    }
+    done = NULL;
+    uint8_t *ok = NULL;
+    emit1(e, 0xe9);                                   /* jmp ok */
+    ok = e->p;
+    emit4(e, 0);
+    patch_rel32(down, e->p);
+    for (int pass = 0; pass < 2; pass++) {
+        int reg = pass ? H_RSI : H_RDI;
+        if ((pass == 0 && !dst) || (pass == 1 && !src))
+            continue;
+        emit_mov_rr(e, false, T_ADDR, reg);
+        emit_bytes(e, (const uint8_t[]){0x49, 0x83, 0xc2, (uint8_t)size}, 4); /* add r10, size */
+        emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xda}, 3); /* cmp r10, r11 */
+        slow[nslow++] = emit_jcc(e, 0x2, e->p);       /* jb slow */
+    }
+    patch_rel32(ok, e->p);
+    emit_popfq(e);
+
+    /* The instruction itself. */
+    emit_mov_rr(e, false, H_RSI, H_RSI);              /* zero-extend: the host uses RSI/RDI/RCX */
+    emit_mov_rr(e, false, H_RDI, H_RDI);
+    if (rep)
+        emit_mov_rr(e, false, H_RCX, H_RCX);
+    emit_load64(e, T_ADDR, H_R15, OFF(window));
+    emit_bytes(e, (const uint8_t[]){0x4a, 0x8d, 0x3c, 0x17}, 4); /* lea rdi, [rdi + r10] */
+    b->x.fixup_reg = -2;
+    if (src)
+        emit1(e, 0x65);
+    for (int i = 0; i < in->raw.prefix_count; i++) {
+        uint8_t p = in->raw.prefixes[i].value;
+        if (in->raw.prefixes[i].type != ZYDIS_PREFIX_TYPE_IGNORED &&
+            (p == 0x66 || p == 0xf2 || p == 0xf3))
+            emit1(e, p);
+    }
+    emit1(e, in->opcode);
+    emit_load64(e, T_ADDR, H_R15, OFF(window_neg));
+    emit_bytes(e, (const uint8_t[]){0x4a, 0x8d, 0x3c, 0x17}, 4); /* lea rdi, [rdi + r10] */
+    emit_mov_rr(e, false, H_RDI, H_RDI);
+    emit1(e, 0xe9);
+    done = e->p;
+    emit4(e, 0);
+
+    /* Slow path: the interpreter. */
+    for (int i = 0; i < nslow; i++)
+        patch_rel32(slow[i], e->p);
+    emit_popfq(e);
+    emit_callout(b, d, CALLOUT_INTERP, true);
+    patch_rel32(done, e->p);
+}
+
 static void emit_loop(struct build *b, const struct dinsn *d)
 {
     struct emitter *e = &b->x.e;
@@ -686,6 +805,9 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
     case K_CALLOUT:
         emit_callout(b, d, CALLOUT_INTERP, true);
         return true;
+    case K_STRING:
+        emit_string(b, d);
+        return true;
     case K_CALLOUT_END:
         emit_callout(b, d, CALLOUT_INTERP, false);
         return false;
@@ -706,7 +828,8 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
 
     *rd = 0;
     *wr = 0;
-    if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || (k == K_IDENT && !f)) {
+    if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || k == K_STRING ||
+        (k == K_IDENT && !f)) {
         *rd = FLAGS_ALL;
         return;
     }

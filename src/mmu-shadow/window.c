@@ -170,10 +170,13 @@ void mmu__destroy(struct machine *m)
     m->mmu = NULL;
 }
 
-static void set_gs(struct mmu *mmu)
+static void set_gs(struct machine *m)
 {
+    struct mmu *mmu = m->mmu;
     uint64_t base = (uint64_t)mmu->active->base;
 
+    m->cpu->window = base;
+    m->cpu->window_neg = -base;
     if (mmu->use_wrgsbase)
         __asm__ volatile("wrgsbase %0" ::"r"(base) : "memory");
     else if (syscall(SYS_arch_prctl, ARCH_SET_GS, base) != 0)
@@ -182,7 +185,7 @@ static void set_gs(struct mmu *mmu)
 
 void mmu__activate(struct machine *m)
 {
-    set_gs(m->mmu);
+    set_gs(m);
 }
 
 static void add_node(struct rmap_node **head, unsigned win, uint32_t gen, uint32_t lin)
@@ -269,7 +272,7 @@ void mmu__sync(struct machine *m)
     }
     if (want != mmu->active) {
         mmu->active = want;
-        set_gs(mmu);
+        set_gs(m);
         STAT_INC(mmu_window_switches);
     }
 }

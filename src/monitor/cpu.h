@@ -109,6 +109,8 @@ struct vcpu {
     void *lookup;          /* inline indirect-branch table for the current mode */
     uint32_t seg_base[SEG_NR]; /* copies of seg[].base for address arithmetic in the TC */
     uint32_t scratch[4];   /* temporaries for sequences that need memory */
+    uint64_t window;       /* host address of the active window (the GS base) */
+    uint64_t window_neg;   /* -window: inline string instructions subtract it flag-free */
 
     /* --- the rest of the architectural state, touched only from C --- */
     uint32_t eflags_sys;   /* IF, TF, IOPL, NT, RF, VM, AC, VIF, VIP, ID: never in host RFLAGS */

@@ -42,6 +42,8 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
     }
     if (fixup >= 0 && fixup < 8)
         g[greg_of_host[fixup]] = g[REG_R9];
+    else if (fixup == -2)
+        g[REG_RDI] -= (greg_t)m->cpu->window; /* inline string instruction: RDI was rebased */
     m->cpu->eip = eip;
     m->cpu->exit_reason = EXIT_FAULT;
     m->cpu->exit_pc = 0;

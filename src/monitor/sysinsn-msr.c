@@ -16,6 +16,8 @@
 
 enum {
     MSR_TSC = 0x10,
+    MSR_PLATFORM_ID = 0x17,
+    MSR_BIOS_SIGN_ID = 0x8b,   /* microcode revision: writes of 0 precede a CPUID that sets it */
     MSR_APIC_BASE = 0x1b,
     MSR_MTRRCAP = 0xfe,
     MSR_SYSENTER_CS = 0x174,
@@ -80,6 +82,8 @@ static bool rdmsr(struct machine *m, uint32_t msr, uint64_t *v)
     }
     switch (msr) {
     case MSR_TSC: *v = vtime__tsc(m); return true;
+    case MSR_PLATFORM_ID: *v = 0; return true;
+    case MSR_BIOS_SIGN_ID: *v = 0; return true; /* no microcode update loaded */
     case MSR_APIC_BASE: *v = c->apic_base; return true;
     case MSR_MTRRCAP: *v = c->mtrr_cap; return true;
     case MSR_SYSENTER_CS: *v = c->sysenter_cs; return true;
@@ -122,6 +126,7 @@ static bool wrmsr(struct machine *m, uint32_t msr, uint64_t v)
             return false;
         c->apic_base = v;
         return true;
+    case MSR_BIOS_SIGN_ID: return true;
     case MSR_SYSENTER_CS: c->sysenter_cs = (uint32_t)v; return true;
     case MSR_SYSENTER_ESP: c->sysenter_esp = (uint32_t)v; return true;
     case MSR_SYSENTER_EIP: c->sysenter_eip = (uint32_t)v; return true;
