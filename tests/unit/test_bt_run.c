@@ -181,6 +181,63 @@ START_TEST(addr16_and_high_byte)
 }
 END_TEST
 
+START_TEST(inline_string_ops)
+{
+    for (int i = 0; i < 64; i++)
+        fx->ram[DATA + i] = (uint8_t)i;
+    RUN(0xbe, 0x00, 0x00, 0x20, 0x00,       /* mov esi, DATA */
+        0xbf, 0x00, 0x10, 0x20, 0x00,       /* mov edi, DATA+0x1000 */
+        0xb9, 0x10, 0, 0, 0,                /* mov ecx, 16 */
+        0xf3, 0xa5,                         /* rep movsd */
+        0xb0, 0x77,                         /* mov al, 0x77 */
+        0xb9, 0x03, 0, 0, 0,                /* mov ecx, 3 */
+        0xf3, 0xaa,                         /* rep stosb */
+        0xbe, 0x00, 0x00, 0x20, 0x00,       /* mov esi, DATA */
+        0xbf, 0x00, 0x10, 0x20, 0x00,       /* mov edi, DATA+0x1000 */
+        0xb9, 0x40, 0, 0, 0,                /* mov ecx, 64 */
+        0xf3, 0xa6,                         /* repe cmpsb: stops past the first difference */
+        0xf4);
+    ck_assert_mem_eq(fx->ram + DATA + 0x1000, fx->ram + DATA, 64);
+    ck_assert_uint_eq(fx->ram[DATA + 0x1040], 0x77);
+    ck_assert_uint_eq(fx->ram[DATA + 0x1042], 0x77);
+    ck_assert_uint_eq(reg(R_ECX), 0);            /* all 64 compared equal */
+    ck_assert_uint_eq(reg(R_EDI), DATA + 0x1040);
+}
+END_TEST
+
+START_TEST(string_ops_cannot_leave_the_window)
+{
+    /* Break-out attempt: REP STOSD from just below 4 GiB with a count that, done by the host
+     * in one go, would run 96 KiB past the window's end (its guard is 64 KiB). The guest
+     * wraps to 0 instead; the inline path must hand this to the interpreter. */
+    RUN(0xbf, 0x00, 0x80, 0xff, 0xff,       /* mov edi, 0xffff8000 */
+        0xb9, 0x00, 0x80, 0x00, 0x00,       /* mov ecx, 0x8000 dwords */
+        0xb8, 0x44, 0x33, 0x22, 0x11,       /* mov eax, 0x11223344 */
+        0xf3, 0xab,                         /* rep stosd */
+        0xf4);
+    ck_assert_uint_eq(reg(R_ECX), 0);
+    ck_assert_uint_eq(reg(R_EDI), 0x18000);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0), 0x11223344);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0x17ffc), 0x11223344);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0x18000), 0);
+}
+END_TEST
+
+START_TEST(string_ops_downward_across_zero)
+{
+    RUN(0xbf, 0x10, 0, 0, 0,                /* mov edi, 0x10 */
+        0xb9, 0x08, 0, 0, 0,                /* mov ecx, 8 */
+        0xb8, 0x78, 0x56, 0x34, 0x12,       /* mov eax, 0x12345678 */
+        0xfd,                               /* std */
+        0xf3, 0xab,                         /* rep stosd: 0x10, 0xc, ..., 0, then wraps */
+        0xfc,                               /* cld */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EDI), 0xfffffff0u);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0), 0x12345678);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0x10), 0x12345678);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bt/run");
@@ -198,6 +255,9 @@ static Suite *suite(void)
     tcase_add_test(tc, straddling_the_top_of_memory);
     tcase_add_test(tc, unassigned_memory_reads_ones);
     tcase_add_test(tc, addr16_and_high_byte);
+    tcase_add_test(tc, inline_string_ops);
+    tcase_add_test(tc, string_ops_cannot_leave_the_window);
+    tcase_add_test(tc, string_ops_downward_across_zero);
     suite_add_tcase(s, tc);
     return s;
 }
