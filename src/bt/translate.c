@@ -166,14 +166,32 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
     }
     if (ZYAN_FAILED(st))
         return 0;
-    d->eip = eip;
-    d->len = in.length;
+    if (in.mnemonic == ZYDIS_MNEMONIC_TZCNT || in.mnemonic == ZYDIS_MNEMONIC_LZCNT) {
+        /* Without BMI1/LZCNT (we advertise neither) F3 0F BC/BD is REP BSF/BSR and the
+         * prefix is ignored: compilers emit it as a TZCNT that also works on old CPUs. The
+         * host has the new instructions, so drop the F3 rather than copy it. */
+        int np = in.raw.prefix_count, k = 0;
+        uint8_t tmp[16];
+        for (int i = 0; i < in.length; i++)
+            if (!(i < np && raw[i] == 0xf3))
+                tmp[k++] = raw[i];
+        memset(raw, 0, sizeof(raw));
+        memcpy(raw, tmp, (size_t)k);
+        if (ZYAN_FAILED(ZydisDecoderDecodeFull(dec, raw, (ZyanUSize)k, &in, ops)))
+            return 0;
+        d->eip = eip;
+        d->len = (uint8_t)(in.length + (np - in.raw.prefix_count));
+    } else {
+        d->eip = eip;
+        d->len = in.length;
+    }
     if (b->code32) {
         d->in = in;
         memcpy(d->ops, ops, sizeof(ops));
         memcpy(d->bytes, raw, in.length);
         return 1;
     }
+    d->len = in.length; /* 16-bit: normalize16 works from the bytes as decoded */
     if (!normalize16(b->x.bt, d, raw, &in, ops)) {
         /* No 32-bit twin (e.g. a far pointer operand): the interpreter runs it. */
         d->in = in;
