@@ -301,9 +301,16 @@ int machine__run(struct machine *m)
     mmu__activate(m);
     mmu__sync(m);
 
+    /* What the last translation miss asked for: link the branch at link_site (or fill the
+     * indirect-branch table) once its target link_eip is found. Anything that moves EIP
+     * elsewhere in between (an interrupt, an exception) cancels it: linking a branch to
+     * the handler's entry would send every later execution of that branch there. */
+    uint64_t link_site = 0;
+    uint32_t link_eip = 0;
+    bool link_pending = false;
+
     while (r < 0) {
         void *pc;
-        uint64_t site;
 
         switch (m->request) {
         case REQ_EXIT: r = RUN_EXIT; continue;
@@ -330,15 +337,13 @@ int machine__run(struct machine *m)
             continue;
         }
         pc = resume;
-        site = 0;
         if (!pc) {
             uint64_t gen = bt__generation(m);
             struct mem_fault mf;
+            bool link = link_pending && link_eip == c->eip;
             mmu__sync(m);
-            site = c->exit_reason == EXIT_TRANSLATE ? c->exit_pc : 0;
             pc = bt__lookup(m, &mf);
-            if (bt__generation(m) != gen)
-                site = 0; /* the TC was flushed: the site no longer exists */
+            link_pending = false;
             if (!pc) {
                 /* The instruction fetch faulted. */
                 struct interp_exc exc = {mf.vector, true, mf.error_code, mf.cr2};
@@ -346,11 +351,12 @@ int machine__run(struct machine *m)
                 r = raise_exc(m, &exc);
                 continue;
             }
-            if (site)
-                bt__chain(m, site, pc);
-            else if (c->exit_reason == EXIT_TRANSLATE)
+            if (link && link_site && bt__generation(m) == gen)
+                bt__chain(m, link_site, pc); /* (a flush would have made the site stale) */
+            else if (link && !link_site)
                 bt__fill_lookup(m, pc);
         }
+        link_pending = false;
         resume = NULL;
         c->exit_reason = EXIT_NONE;
         STAT_INC(cpu_entries);
@@ -362,6 +368,9 @@ int machine__run(struct machine *m)
         switch (c->exit_reason) {
         case EXIT_TRANSLATE:
             STAT_INC(bt_lookups);
+            link_pending = true;
+            link_site = c->exit_pc;
+            link_eip = c->eip;
             break;
         case EXIT_BUDGET:
             STAT_INC(bt_budget_exits);

@@ -238,6 +238,57 @@ START_TEST(string_ops_downward_across_zero)
 }
 END_TEST
 
+/* One interrupt, raised at the third look for one: after two exits from translated code. */
+static int intr_polls;
+static bool intr_acked;
+static bool fake_pending(struct machine *m)
+{
+    (void)m;
+    return ++intr_polls >= 3 && !intr_acked;
+}
+static int fake_ack(struct machine *m)
+{
+    (void)m;
+    intr_acked = true;
+    return 0x20;
+}
+
+START_TEST(interrupt_between_miss_and_link)
+{
+    /* Regression: an interrupt taken between a direct branch's translation miss and its
+     * linking once linked the branch to the handler's entry instead of its target. */
+    static const uint64_t gdt[3] = {0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
+    uint32_t handler = CODE + 0x100, idt = DATA + 0x800;
+    uint64_t gate = (handler & 0xffff) | 0x08ull << 16 | 0x8eull << 40 |
+                    (uint64_t)(handler >> 16) << 48;
+    static const uint8_t isr[] = {0xff, 0x05, 0x00, 0x0c, 0x20, 0x00, /* inc dword [DATA+0xc00] */
+                                  0xcf};                              /* iretd */
+    struct vcpu *c = fx->cpu;
+
+    memcpy(fx->ram + DATA, gdt, sizeof(gdt));
+    memcpy(fx->ram + idt + 0x20 * 8, &gate, 8);
+    memcpy(fx->ram + handler, isr, sizeof(isr));
+    c->gdtr.base = DATA;
+    c->gdtr.limit = sizeof(gdt) - 1;
+    c->idtr.base = idt;
+    c->idtr.limit = 0x21 * 8 - 1;
+    vcpu_set_eflags(c, 0x202);
+    intr_polls = 0;
+    intr_acked = false;
+    fx->intr_pending = fake_pending;
+    fx->intr_ack = fake_ack;
+    RUN(0xb9, 10, 0, 0, 0,  /* mov ecx, 10 */
+        0xeb, 0x00,         /* jmp l     (first exit) */
+        0xeb, 0x00,         /* l: jmp t  (second exit: the interrupt comes before it is linked) */
+        0x49,               /* t: dec ecx */
+        0x75, 0xfb,         /* jnz l */
+        0xfa,               /* cli */
+        0xf4);              /* hlt */
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + DATA + 0xc00), 1);
+    ck_assert_uint_eq(reg(R_ECX), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bt/run");
@@ -256,6 +307,7 @@ static Suite *suite(void)
     tcase_add_test(tc, unassigned_memory_reads_ones);
     tcase_add_test(tc, addr16_and_high_byte);
     tcase_add_test(tc, inline_string_ops);
+    tcase_add_test(tc, interrupt_between_miss_and_link);
     tcase_add_test(tc, string_ops_cannot_leave_the_window);
     tcase_add_test(tc, string_ops_downward_across_zero);
     suite_add_tcase(s, tc);
