@@ -88,8 +88,7 @@ int bus__unclaim_mmio(struct machine *m, uint32_t base, uint32_t len, const stru
         const struct mmio_range *r = &m->mmio[i];
 
         if (r->base == base && r->len == len && r->ops == ops && r->opaque == opaque) {
-            memmove(&m->mmio[i], &m->mmio[i + 1],
-                    (size_t)(m->nmmio - i - 1) * sizeof(m->mmio[0]));
+            memmove(&m->mmio[i], &m->mmio[i + 1], (size_t)(m->nmmio - i - 1) * sizeof(m->mmio[0]));
             m->nmmio--;
             return 0;
         }

@@ -85,8 +85,8 @@
 static const struct pci_reg i440bx_regs[] = {
     {PCI_VENDOR_ID, 2, 0x8086, 0, 0, "VID"},
     {PCI_DEVICE_ID, 2, I440BX_DEVICE_ID, 0, 0, "DID"},
-    {PCI_COMMAND, 2, 0x0006, 0x0140, 0, "PCICMD"},   /* SERRE, PERRE; BME and MAE fixed on */
-    {PCI_STATUS, 2, 0x0200, 0, 0xf100, "PCISTS"},    /* DEVSEL medium; error bits RWC */
+    {PCI_COMMAND, 2, 0x0006, 0x0140, 0, "PCICMD"}, /* SERRE, PERRE; BME and MAE fixed on */
+    {PCI_STATUS, 2, 0x0200, 0, 0xf100, "PCISTS"},  /* DEVSEL medium; error bits RWC */
     {PCI_REVISION_ID, 1, 0x03, 0, 0, "RID"},
     {PCI_CLASS_PROG, 1, 0x00, 0, 0, "PI"},
     {PCI_CLASS_DEVICE, 1, 0x00, 0, 0, "SUBC"},
@@ -98,10 +98,21 @@ static const struct pci_reg i440bx_regs[] = {
     {NBXCFG, 4, 0x00000000, 0xffffefff, 0, "NBXCFG"},
     {DRAMC, 1, 0x01, 0x3f, 0, "DRAMC"},
     {DRAMT, 1, 0x03, 0x03, 0, "DRAMT"},
-    PAM_REG(0, 0), PAM_REG(1, 0), PAM_REG(2, 0), PAM_REG(3, 0),
-    PAM_REG(4, 0), PAM_REG(5, 0), PAM_REG(6, 0),
-    DRB_REG(0), DRB_REG(1), DRB_REG(2), DRB_REG(3),
-    DRB_REG(4), DRB_REG(5), DRB_REG(6), DRB_REG(7),
+    PAM_REG(0, 0),
+    PAM_REG(1, 0),
+    PAM_REG(2, 0),
+    PAM_REG(3, 0),
+    PAM_REG(4, 0),
+    PAM_REG(5, 0),
+    PAM_REG(6, 0),
+    DRB_REG(0),
+    DRB_REG(1),
+    DRB_REG(2),
+    DRB_REG(3),
+    DRB_REG(4),
+    DRB_REG(5),
+    DRB_REG(6),
+    DRB_REG(7),
     {FDHC, 1, 0x00, 0xc0, 0, "FDHC"},
     {MBSC, 4, 0x00000000, 0xffffffff, 0, "MBSC"},
     {MBSC + 4, 2, 0x0000, 0xffff, 0, "MBSC+4"},
@@ -197,8 +208,8 @@ int i440bx__create(struct machine *m, char *err, size_t errlen)
         unsigned row = hb->regs[i].off - DRB0;
 
         if (hb->regs[i].off >= DRB0 && row < DRB_ROWS)
-            hb->regs[i].reset = units < (row + 1) * DRB_ROW_UNITS ? units
-                                                                 : (row + 1) * DRB_ROW_UNITS;
+            hb->regs[i].reset =
+                units < (row + 1) * DRB_ROW_UNITS ? units : (row + 1) * DRB_ROW_UNITS;
     }
     hb->f.name = "i440bx";
     hb->f.regs = hb->regs;

@@ -14,8 +14,8 @@ struct machine;
 /*
  * 0x7190 is the 82443BX with its AGP port enabled. SeaBIOS unlocks shadow RAM (PAM) only on
  * a host bridge with device ID 0x1237 (the i440FX) or Q35's, so with 0x7190 it logs "Unable
- * to unlock ram - bridge not found" and runs with 0xC0000-0xFFFFF as the monitor maps it at
- * reset. See docs/internals-pci-acpi.md before changing this.
+ * to unlock ram - bridge not found", skips copying its code into shadow RAM, and does not
+ * boot. See docs/internals-pci-acpi.md ("The device ID and SeaBIOS") before changing this.
  */
 #define I440BX_DEVICE_ID 0x7190
 

@@ -47,7 +47,7 @@
 #define ICW1_LTIM 0x08 /* level triggered: ignored on the PIIX4, ELCR rules */
 #define ICW1_SEL 0x10  /* D4=1 on port 0 identifies ICW1 */
 
-#define ICW4_UPM 0x01  /* 8086 mode */
+#define ICW4_UPM 0x01 /* 8086 mode */
 #define ICW4_AEOI 0x02
 #define ICW4_MS 0x04
 #define ICW4_BUF 0x08
@@ -70,18 +70,19 @@
 #define ELCR2_MASK 0xde
 
 struct pic_chip {
+    struct i8259 *pair;
     const char *name;
     bool slave;
     uint8_t irr, isr, imr;
-    uint8_t lines;      /* IR input levels */
+    uint8_t lines; /* IR input levels */
     uint8_t elcr, elcr_mask;
     uint8_t icw1, icw2, icw3, icw4; /* icw2 holds the vector base T7-T3 */
-    int init_step;      /* 0: operational; 2, 3, 4: the next port-1 write is that ICW */
-    uint8_t prio;       /* the IR with the highest priority (rotation moves it) */
-    bool read_isr;      /* OCW3 RR/RIS: port 0 reads ISR instead of IRR */
-    bool poll;          /* OCW3 P: the next read is a poll */
-    bool special_mask;  /* OCW3 SMM */
-    bool rotate_aeoi;   /* OCW2 R=1 SL=0 EOI=0: rotate in auto-EOI mode */
+    int init_step;                  /* 0: operational; 2, 3, 4: the next port-1 write is that ICW */
+    uint8_t prio;                   /* the IR with the highest priority (rotation moves it) */
+    bool read_isr;                  /* OCW3 RR/RIS: port 0 reads ISR instead of IRR */
+    bool poll;                      /* OCW3 P: the next read is a poll */
+    bool special_mask;              /* OCW3 SMM */
+    bool rotate_aeoi;               /* OCW2 R=1 SL=0 EOI=0: rotate in auto-EOI mode */
 };
 
 struct i8259 {
@@ -157,13 +158,23 @@ static void chip_input(struct pic_chip *c, int ir, int level)
         c->lines &= ~bit;
 }
 
-/* The master's IR2 follows the slave's INT; then the master's INT goes to the CPU. */
+/* The master's IR2 request is the slave's INT as it is now: the cascade is wired inside the
+ * PIIX4, so there is no pulse to latch, and a slave request that vanishes before INTA
+ * leaves the master nothing to give but its own IR7, as on the chips. Then the master's
+ * INT goes to the CPU. */
 static void update(struct i8259 *p)
 {
     struct pic_chip *master = &p->chip[0];
+    uint8_t bit = 1u << CASCADE_IR;
     bool out;
 
-    chip_input(master, CASCADE_IR, cascaded(master) && chip_request(&p->chip[1]) >= 0);
+    if (cascaded(master) && chip_request(&p->chip[1]) >= 0) {
+        master->irr |= bit;
+        master->lines |= bit;
+    } else {
+        master->irr &= (uint8_t)~bit;
+        master->lines &= (uint8_t)~bit;
+    }
     out = chip_request(master) >= 0;
     if (out && !p->out)
         machine__kick(p->m);
@@ -254,8 +265,7 @@ static void pic_set_irq(struct machine *m, int line, int level)
     update(p);
 }
 
-void i8259__set_ioapic_hook(struct machine *m, void (*hook)(struct machine *m, int line,
-                                                             int level))
+void i8259__set_ioapic_hook(struct machine *m, void (*hook)(struct machine *m, int line, int level))
 {
     struct i8259 *p = pic_of(m);
 
@@ -306,32 +316,32 @@ static void write_ocw2(struct pic_chip *c, uint8_t v)
     uint8_t in_service = c->special_mask ? (uint8_t)(c->isr & ~c->imr) : c->isr;
 
     switch (v & (OCW2_R | OCW2_SL | OCW2_EOI)) {
-    case OCW2_EOI:                  /* non-specific EOI */
-    case OCW2_R | OCW2_EOI:         /* rotate on non-specific EOI */
+    case OCW2_EOI:          /* non-specific EOI */
+    case OCW2_R | OCW2_EOI: /* rotate on non-specific EOI */
         /* In special mask mode a masked in-service level is not the one ended. */
         top = highest(c, in_service);
         if (top < 0)
             break;
-        c->isr &= (uint8_t)~(1u << top);
+        c->isr &= (uint8_t) ~(1u << top);
         if (v & OCW2_R)
             c->prio = (uint8_t)((top + 1) & 7);
         break;
-    case OCW2_SL | OCW2_EOI:        /* specific EOI */
+    case OCW2_SL | OCW2_EOI:          /* specific EOI */
     case OCW2_R | OCW2_SL | OCW2_EOI: /* rotate on specific EOI */
-        c->isr &= (uint8_t)~(1u << ir);
+        c->isr &= (uint8_t) ~(1u << ir);
         if (v & OCW2_R)
             c->prio = (uint8_t)((ir + 1) & 7);
         break;
-    case OCW2_R | OCW2_SL:          /* set priority: IR L becomes the lowest */
+    case OCW2_R | OCW2_SL: /* set priority: IR L becomes the lowest */
         c->prio = (uint8_t)((ir + 1) & 7);
         break;
-    case OCW2_R:                    /* rotate in automatic EOI mode (set) */
+    case OCW2_R: /* rotate in automatic EOI mode (set) */
         c->rotate_aeoi = true;
         break;
-    case 0:                         /* rotate in automatic EOI mode (clear) */
+    case 0: /* rotate in automatic EOI mode (clear) */
         c->rotate_aeoi = false;
         break;
-    case OCW2_SL:                   /* no operation */
+    case OCW2_SL: /* no operation */
         break;
     }
 }
@@ -358,15 +368,13 @@ static void write_data(struct pic_chip *c, uint8_t v)
     case 3: /* ICW3: master: which IRs have slaves; slave: its ID */
         c->icw3 = v;
         if (c->slave ? (v & 7) != CASCADE_IR : !(v & (1u << CASCADE_IR)))
-            guest_error("i8259 %s: ICW3 0x%02x does not match the PC's cascade on IR2",
-                        c->name, v);
+            guest_error("i8259 %s: ICW3 0x%02x does not match the PC's cascade on IR2", c->name, v);
         c->init_step = (c->icw1 & ICW1_IC4) ? 4 : 0;
         break;
     case 4: /* ICW4 */
         c->icw4 = v & 0x1f;
         if (!(v & ICW4_UPM))
-            guest_error("i8259 %s: ICW4 selects 8080 mode; the PC only has 8086 mode",
-                        c->name);
+            guest_error("i8259 %s: ICW4 selects 8080 mode; the PC only has 8086 mode", c->name);
         c->init_step = 0;
         break;
     default: /* OCW1 */
@@ -390,8 +398,7 @@ static uint8_t poll_read(struct pic_chip *c)
 static uint32_t pic_read(void *opaque, uint32_t offset, unsigned size)
 {
     struct pic_chip *c = opaque;
-    struct i8259 *p = c->slave ? (struct i8259 *)((char *)(c - 1) - offsetof(struct i8259, chip))
-                               : (struct i8259 *)((char *)c - offsetof(struct i8259, chip));
+    struct i8259 *p = c->pair;
     uint8_t v;
 
     (void)size; /* 8-bit registers: a wider access reads the same register */
@@ -401,15 +408,14 @@ static uint32_t pic_read(void *opaque, uint32_t offset, unsigned size)
         return v;
     }
     if (offset & 1)
-        return c->imr;                      /* OCW1 */
-    return c->read_isr ? c->isr : c->irr;   /* OCW3-selected status */
+        return c->imr;                    /* OCW1 */
+    return c->read_isr ? c->isr : c->irr; /* OCW3-selected status */
 }
 
 static void pic_write(void *opaque, uint32_t offset, unsigned size, uint32_t value)
 {
     struct pic_chip *c = opaque;
-    struct i8259 *p = c->slave ? (struct i8259 *)((char *)(c - 1) - offsetof(struct i8259, chip))
-                               : (struct i8259 *)((char *)c - offsetof(struct i8259, chip));
+    struct i8259 *p = c->pair;
     uint8_t v = (uint8_t)value;
 
     (void)size;
@@ -457,7 +463,10 @@ static void chip_reset(struct pic_chip *c)
 {
     c->irr = c->elcr & c->lines;
     c->isr = 0;
-    c->imr = 0;
+    /* Until the first ICW1 the chip has no vector base to give: requests stay masked (ICW1
+     * clears the mask), so a guest that enables interrupts before programming the PIC —
+     * a Multiboot kernel started without firmware — sees none rather than vector 0. */
+    c->imr = 0xff;
     c->icw1 = 0;
     c->icw2 = 0;
     c->icw3 = 0;
@@ -487,9 +496,9 @@ static void chip_dump(const struct pic_chip *c, FILE *f)
     fprintf(f,
             "i8259 %s: IRR=%02x ISR=%02x IMR=%02x ELCR=%02x lines=%02x base=%02x ICW1=%02x "
             "ICW3=%02x ICW4=%02x init=%d prio=%d%s%s%s\n",
-            c->name, c->irr, c->isr, c->imr, c->elcr, c->lines, c->icw2, c->icw1, c->icw3,
-            c->icw4, c->init_step, c->prio, c->read_isr ? " read-ISR" : "",
-            c->special_mask ? " SMM" : "", c->poll ? " poll" : "");
+            c->name, c->irr, c->isr, c->imr, c->elcr, c->lines, c->icw2, c->icw1, c->icw3, c->icw4,
+            c->init_step, c->prio, c->read_isr ? " read-ISR" : "", c->special_mask ? " SMM" : "",
+            c->poll ? " poll" : "");
 }
 
 static void pic_dump(void *opaque, FILE *f)
@@ -526,6 +535,7 @@ int i8259__create(struct machine *m, char *err, size_t errlen)
         return -1;
     }
     p->m = m;
+    p->chip[0].pair = p->chip[1].pair = p;
     p->chip[0].name = "master";
     p->chip[0].elcr_mask = ELCR1_MASK;
     p->chip[1].name = "slave";
@@ -545,12 +555,17 @@ int i8259__create(struct machine *m, char *err, size_t errlen)
     return 0;
 }
 
+static void irq_none(struct machine *m, int line, int level)
+{
+    (void)m, (void)line, (void)level;
+}
+
 void i8259__destroy(struct machine *m)
 {
     if (!m->pic)
         return;
     if (m->irq == pic_set_irq)
-        m->irq = NULL;
+        m->irq = irq_none; /* devices destroyed after us may still drop their lines */
     if (m->intr_pending == pic_intr_pending) {
         m->intr_pending = NULL;
         m->intr_ack = NULL;

@@ -25,8 +25,8 @@ int i8259__ack(struct machine *m);
 /* Every change of an interrupt line (0..23, as devices drive them through m->irq) is
  * also handed to `hook` (the I/O APIC's input: ioapic__isa_irq fits). Installing it
  * replays the lines that are high now; NULL removes it. Lines 16..23 exist only there. */
-void i8259__set_ioapic_hook(struct machine *m, void (*hook)(struct machine *m, int line,
-                                                             int level));
+void i8259__set_ioapic_hook(struct machine *m,
+                            void (*hook)(struct machine *m, int line, int level));
 
 /* Current level of line 0..23 as last driven (0 or 1). */
 int i8259__line(struct machine *m, int line);

@@ -5,10 +5,11 @@
  * register, IOWIN at 0x10 reads and writes it; IOAPICID (0x00), IOAPICVER (0x01),
  * IOAPICARB (0x02) and IOREDTBL[0..23] (0x10 + 2n low dword, 0x11 + 2n high).
  *
- * Inputs: ISA IRQ lines arrive through ioapic__isa_irq() with the PC wiring of QEMU's
- * i440FX (and the ACPI MADT that describes it): IRQ0 on pin 2 by an interrupt source
- * override, IRQ n on pin n otherwise; pin 0 is where the 8259's INTR output would be, and
- * an entry in ExtINT mode passes the 8259 through to the CPU (lapic__set_extint_route).
+ * Inputs: the 8259 hands every line change to ioapic__isa_irq() (its I/O APIC hook), with
+ * the PC wiring of QEMU's i440FX and the ACPI MADT that describes it: IRQ0 on pin 2 by an
+ * interrupt source override, ISA IRQ n and PCI lines 16..23 on pin n otherwise; pin 0 is
+ * where the 8259's INTR output would be, and an entry in ExtINT mode passes the 8259
+ * through to the CPU (lapic__set_extint_route).
  * Levels are logical (1 = asserted); the polarity bit is stored, not applied, as in QEMU,
  * because the platform already hands over asserted/idle.
  *
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 
 #include "devices/bus.h"
+#include "devices/i8259.h"
 #include "devices/lapic.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
@@ -53,8 +55,9 @@
 #define RTE_TRIGGER 0x0000000000008000ull /* 1 = level */
 #define RTE_MASK 0x0000000000010000ull
 #define RTE_DEST_SHIFT 56
-#define RTE_WRITABLE (RTE_VECTOR | RTE_DELMOD | RTE_DESTMOD | RTE_INTPOL | RTE_TRIGGER | \
-                      RTE_MASK | 0xff00000000000000ull)
+#define RTE_WRITABLE                                                                               \
+    (RTE_VECTOR | RTE_DELMOD | RTE_DESTMOD | RTE_INTPOL | RTE_TRIGGER | RTE_MASK |                 \
+     0xff00000000000000ull)
 
 #define DELMOD_FIXED 0
 #define DELMOD_LOWEST 1
@@ -63,15 +66,15 @@
 #define DELMOD_INIT 5
 #define DELMOD_EXTINT 7
 
-static const char *const delmod_name[8] = {"Fixed", "Lowest", "SMI", "reserved(3)",
+static const char *const delmod_name[8] = {"Fixed", "Lowest", "SMI",         "reserved(3)",
                                            "NMI",   "INIT",   "reserved(6)", "ExtINT"};
 
 struct ioapic {
     struct machine *m;
     uint32_t ioregsel;
-    uint32_t id;                  /* IOAPICID: bits 27:24 */
+    uint32_t id; /* IOAPICID: bits 27:24 */
     uint64_t redtbl[IOAPIC_PINS];
-    uint32_t pin_level;           /* input levels, bit n = pin n (not a register: kept on reset) */
+    uint32_t pin_level; /* input levels, bit n = pin n (not a register: kept on reset) */
 };
 
 static struct ioapic *ioapic_of(struct machine *m)
@@ -117,8 +120,7 @@ static void service_level(struct ioapic *io, int n)
 {
     uint64_t e = io->redtbl[n];
 
-    if ((e & RTE_TRIGGER) && !(e & RTE_MASK) && !(e & RTE_REMOTE_IRR) &&
-        (io->pin_level >> n & 1))
+    if ((e & RTE_TRIGGER) && !(e & RTE_MASK) && !(e & RTE_REMOTE_IRR) && (io->pin_level >> n & 1))
         send(io, n);
 }
 
@@ -160,7 +162,7 @@ void ioapic__isa_irq(struct machine *m, int irq, int level)
 {
     if (irq == 0)
         ioapic__set_irq(m, IOAPIC_ISA_TIMER_GSI, level);
-    else if (irq != 2 && irq > 0 && irq < 16)
+    else if (irq != 2 && irq > 0 && irq < IOAPIC_PINS)
         ioapic__set_irq(m, irq, level);
 }
 
@@ -207,9 +209,12 @@ static uint32_t read_window(struct ioapic *io)
     uint32_t r = io->ioregsel;
 
     switch (r) {
-    case IOAPICID: return io->id;
-    case IOAPICVER: return IOAPIC_VERSION;
-    case IOAPICARB: return io->id; /* the arbitration ID is loaded from the APIC ID */
+    case IOAPICID:
+        return io->id;
+    case IOAPICVER:
+        return IOAPIC_VERSION;
+    case IOAPICARB:
+        return io->id; /* the arbitration ID is loaded from the APIC ID */
     default:
         if (r >= IOREDTBL && r < IOREDTBL + 2 * IOAPIC_PINS) {
             uint64_t e = io->redtbl[(r - IOREDTBL) / 2];
@@ -226,7 +231,9 @@ static void write_window(struct ioapic *io, uint32_t v)
     uint32_t r = io->ioregsel;
 
     switch (r) {
-    case IOAPICID: io->id = v & IOAPICID_MASK; break;
+    case IOAPICID:
+        io->id = v & IOAPICID_MASK;
+        break;
     case IOAPICVER:
     case IOAPICARB:
         guest_error("ioapic: write 0x%08x to read-only register 0x%02x ignored", v, r);
@@ -328,11 +335,15 @@ int ioapic__create(struct machine *m, char *err, size_t errlen)
     }
     lapic__set_eoi_hook(m, ioapic_eoi);
     ioapic_reset(io);
+    if (m->pic) /* the 8259 hands us every line change, and replays the lines high now */
+        i8259__set_ioapic_hook(m, ioapic__isa_irq);
     return 0;
 }
 
 void ioapic__destroy(struct machine *m)
 {
+    if (m->pic && m->ioapic)
+        i8259__set_ioapic_hook(m, NULL);
     if (m->lapic)
         lapic__set_eoi_hook(m, NULL);
     free(m->ioapic);

@@ -24,8 +24,9 @@ void ioapic__destroy(struct machine *m);
  * but not applied again (QEMU does the same; ISA lines are active high). */
 void ioapic__set_irq(struct machine *m, int gsi, int level);
 
-/* An ISA IRQ line changed (what the 8259 forwards): IRQ0 goes to pin 2, IRQ 1 and 3..15 to
- * the pin of the same number. IRQ2 (the cascade) has no input of its own. */
+/* A line changed, as the 8259 forwards it (its I/O APIC hook, installed by ioapic__create):
+ * IRQ0 goes to pin 2, ISA IRQs 1 and 3..15 and PCI lines 16..23 to the pin of the same
+ * number. Line 2 (the cascade) has no input of its own. */
 void ioapic__isa_irq(struct machine *m, int irq, int level);
 
 #endif

@@ -18,11 +18,14 @@
  * bus claim stays at 0xFEE00000; a relocated base is refused with a guest error.
  *
  * The timer counts a 1 GHz bus clock (QEMU's rate, which xv6-style guests assume) through
- * the divider. The current count is derived from virtual time on every read; only the
- * expiry is a timer (src/monitor/timer.h). Interprocessor interrupts on this one-CPU
- * machine: fixed/lowest-priority messages that name this CPU (by shorthand or by
- * destination) land in our own IRR; INIT and Start-up to all-but-self find no one and are
- * logged, which is what an SMP probe on a uniprocessor sees.
+ * the divider. The current count is derived from virtual time (timers__now) on every read;
+ * only the expiry is a timer (src/monitor/timer.h), made when the guest first starts a
+ * count, since the machine's timers may come up after the devices.
+ *
+ * Interprocessor interrupts on this one-CPU machine: fixed/lowest-priority messages that
+ * name this CPU (by shorthand or by destination) land in our own IRR; INIT and Start-up to
+ * all-but-self find no one and are logged, which is what an SMP probe on a uniprocessor
+ * sees.
  */
 #include "devices/lapic.h"
 
@@ -34,7 +37,6 @@
 #include "monitor/log.h"
 #include "monitor/machine.h"
 #include "monitor/timer.h"
-#include "monitor/vtime.h"
 
 /* Register offsets in the 4 KiB page. */
 #define APIC_ID 0x020
@@ -116,15 +118,15 @@ struct lapic {
     bool (*pic_pending)(struct machine *m); /* the 8259's output, saved at creation */
     int (*pic_ack)(struct machine *m);
     void (*eoi_hook)(struct machine *m, int vector); /* the I/O APIC's EOI listener */
-    bool extint_route;  /* an I/O APIC entry passes the 8259 through (ExtINT) */
-    bool was_enabled;   /* IA32_APIC_BASE[11] as last seen */
+    bool extint_route; /* an I/O APIC entry passes the 8259 through (ExtINT) */
+    bool was_enabled;  /* IA32_APIC_BASE[11] as last seen */
 
-    uint32_t id;        /* ID register: APIC ID in bits 31:24 */
+    uint32_t id; /* ID register: APIC ID in bits 31:24 */
     uint32_t tpr;
     uint32_t ldr, dfr, svr;
     uint32_t isr[8], tmr[8], irr[8]; /* 256-bit vectors, bit n = vector n */
-    uint32_t esr;       /* what ESR reads: errors latched by the last ESR write */
-    uint32_t esr_pending; /* errors seen since that write */
+    uint32_t esr;                    /* what ESR reads: errors latched by the last ESR write */
+    uint32_t esr_pending;            /* errors seen since that write */
     uint32_t icr_low, icr_high;
     uint32_t lvt[LVT_NR];
     uint32_t tmict, tdcr;
@@ -289,11 +291,23 @@ static uint32_t current_count(const struct lapic *a, uint64_t now)
     return ticks >= period ? 0 : (uint32_t)(period - ticks);
 }
 
+static void timer_expired(struct machine *m, void *opaque);
+
 /* Arm the expiry after `now` for the counting that started at timer_start. */
 static void timer_arm(struct lapic *a, uint64_t now)
 {
     uint64_t period = period_ns(a), deadline;
 
+    if (!a->timer && a->tmict) {
+        /* Made on first use: the machine's timers may be set up after the devices. */
+        a->timer = a->m->timers ? timer__new(a->m, timer_expired, a) : NULL;
+        if (!a->timer) {
+            LOG(DEV, 1,
+                "lapic: no virtual-time timers in this machine: the timer counts "
+                "but never interrupts");
+            return;
+        }
+    }
     if (!a->timer)
         return;
     if (!a->tmict) {
@@ -316,9 +330,8 @@ static void timer_arm(struct lapic *a, uint64_t now)
 static void timer_expired(struct machine *m, void *opaque)
 {
     struct lapic *a = opaque;
-    uint64_t now = vtime__ns();
+    uint64_t now = timers__now(m);
 
-    (void)m;
     if (!hw_enabled(a) || !a->tmict)
         return;
     lvt_fire(a, LVT_TIMER);
@@ -410,22 +423,38 @@ static uint32_t read_reg(struct lapic *a, uint32_t reg)
     if (reg >= APIC_LVT_TIMER && reg <= APIC_LVT_ERROR)
         return a->lvt[(reg - APIC_LVT_TIMER) >> 4];
     switch (reg) {
-    case APIC_ID: return a->id;
-    case APIC_VER: return LAPIC_VERSION;
-    case APIC_TPR: return a->tpr;
-    case APIC_APR: return apr(a);
-    case APIC_PPR: return ppr(a);
-    case APIC_EOI: return 0; /* write-only */
-    case APIC_RRD: return 0; /* remote read is not supported by the xAPIC */
-    case APIC_LDR: return a->ldr;
-    case APIC_DFR: return a->dfr;
-    case APIC_SVR: return a->svr;
-    case APIC_ESR: return a->esr;
-    case APIC_ICR_LOW: return a->icr_low; /* delivery status: always idle */
-    case APIC_ICR_HIGH: return a->icr_high;
-    case APIC_TMICT: return a->tmict;
-    case APIC_TMCCT: return current_count(a, vtime__ns());
-    case APIC_TDCR: return a->tdcr;
+    case APIC_ID:
+        return a->id;
+    case APIC_VER:
+        return LAPIC_VERSION;
+    case APIC_TPR:
+        return a->tpr;
+    case APIC_APR:
+        return apr(a);
+    case APIC_PPR:
+        return ppr(a);
+    case APIC_EOI:
+        return 0; /* write-only */
+    case APIC_RRD:
+        return 0; /* remote read is not supported by the xAPIC */
+    case APIC_LDR:
+        return a->ldr;
+    case APIC_DFR:
+        return a->dfr;
+    case APIC_SVR:
+        return a->svr;
+    case APIC_ESR:
+        return a->esr;
+    case APIC_ICR_LOW:
+        return a->icr_low; /* delivery status: always idle */
+    case APIC_ICR_HIGH:
+        return a->icr_high;
+    case APIC_TMICT:
+        return a->tmict;
+    case APIC_TMCCT:
+        return current_count(a, timers__now(a->m));
+    case APIC_TDCR:
+        return a->tdcr;
     default:
         guest_error("lapic: read of reserved register 0x%03x", reg);
         signal_error(a, ESR_ILLEGAL_REGISTER);
@@ -454,8 +483,12 @@ static void send_ipi(struct lapic *a)
 
     switch (sh) {
     case SH_SELF:
-    case SH_ALL: to_self = true; break;
-    case SH_ALL_BUT_SELF: to_self = false; break;
+    case SH_ALL:
+        to_self = true;
+        break;
+    case SH_ALL_BUT_SELF:
+        to_self = false;
+        break;
     default:
         to_self = lapic__match_dest(a->m, (uint8_t)(a->icr_high >> 24), lo & ICR_DEST_LOGICAL);
         break;
@@ -499,20 +532,28 @@ static void write_reg(struct lapic *a, uint32_t reg, uint32_t v)
         if (!sw_enabled(a))
             a->lvt[i] |= LVT_MASKED; /* masks stay set while software-disabled */
         if (i == LVT_TIMER && ((old ^ a->lvt[i]) & LVT_TIMER_PERIODIC))
-            timer_rebase(a, a->tdcr, old, vtime__ns());
+            timer_rebase(a, a->tdcr, old, timers__now(a->m));
         else if (i == LVT_LINT0 && extint_open(a) && pic_pending(a))
             machine__kick(a->m);
         return;
     }
     switch (reg) {
-    case APIC_ID: a->id = v & 0xff000000u; break;
+    case APIC_ID:
+        a->id = v & 0xff000000u;
+        break;
     case APIC_TPR:
         a->tpr = v & 0xff;
         kick_if_deliverable(a);
         break;
-    case APIC_EOI: eoi(a); break;
-    case APIC_LDR: a->ldr = v & 0xff000000u; break;
-    case APIC_DFR: a->dfr = v | 0x0fffffffu; break;
+    case APIC_EOI:
+        eoi(a);
+        break;
+    case APIC_LDR:
+        a->ldr = v & 0xff000000u;
+        break;
+    case APIC_DFR:
+        a->dfr = v | 0x0fffffffu;
+        break;
     case APIC_SVR:
         a->svr = v & (SVR_FOCUS_DISABLED | SVR_APIC_ENABLED | 0xff);
         if (!sw_enabled(a))
@@ -529,9 +570,11 @@ static void write_reg(struct lapic *a, uint32_t reg, uint32_t v)
         a->icr_low = v & ICR_LOW_WRITABLE;
         send_ipi(a);
         break;
-    case APIC_ICR_HIGH: a->icr_high = v & 0xff000000u; break;
+    case APIC_ICR_HIGH:
+        a->icr_high = v & 0xff000000u;
+        break;
     case APIC_TMICT:
-        now = vtime__ns();
+        now = timers__now(a->m);
         a->tmict = v;
         a->timer_start = now;
         timer_arm(a, now);
@@ -540,7 +583,7 @@ static void write_reg(struct lapic *a, uint32_t reg, uint32_t v)
         uint32_t old = a->tdcr;
 
         a->tdcr = v & 0xb;
-        timer_rebase(a, old, a->lvt[LVT_TIMER], vtime__ns());
+        timer_rebase(a, old, a->lvt[LVT_TIMER], timers__now(a->m));
         break;
     }
     case APIC_VER:
@@ -599,15 +642,15 @@ static void lapic_dump(void *opaque, FILE *f)
     struct lapic *a = opaque;
 
     fprintf(f, "lapic: base=%08llx ID=%08x TPR=%02x PPR=%02x SVR=%03x LDR=%08x DFR=%08x ESR=%02x\n",
-            (unsigned long long)a->m->cpu->apic_base, a->id, a->tpr, ppr(a), a->svr, a->ldr,
-            a->dfr, a->esr);
+            (unsigned long long)a->m->cpu->apic_base, a->id, a->tpr, ppr(a), a->svr, a->ldr, a->dfr,
+            a->esr);
     fprintf(f, "lapic: IRR highest=%d ISR highest=%d ICR=%08x:%08x\n", highest(a->irr),
             highest(a->isr), a->icr_high, a->icr_low);
     fprintf(f, "lapic: LVT timer=%08x thermal=%08x perf=%08x lint0=%08x lint1=%08x error=%08x\n",
             a->lvt[LVT_TIMER], a->lvt[LVT_THERMAL], a->lvt[LVT_PERF], a->lvt[LVT_LINT0],
             a->lvt[LVT_LINT1], a->lvt[LVT_ERROR]);
     fprintf(f, "lapic: TMICT=%08x TMCCT=%08x TDCR=%x\n", a->tmict,
-            current_count(a, vtime__ns()), a->tdcr);
+            current_count(a, timers__now(a->m)), a->tdcr);
 }
 
 static const struct device_ops lapic_ops = {
@@ -636,6 +679,8 @@ int lapic__intr_ack(struct machine *m)
     struct lapic *a = lapic_of(m);
     int v;
 
+    if (!a)
+        return -1; /* no local APIC: intr_pending never said yes */
     if (!hw_enabled(a) || !sw_enabled(a))
         return a->pic_ack ? a->pic_ack(m) : (int)(a->svr & 0xff);
     v = deliverable_vector(a);
@@ -645,7 +690,7 @@ int lapic__intr_ack(struct machine *m)
         return v;
     }
     if (extint_open(a) && pic_pending(a) && a->pic_ack)
-        return a->pic_ack(m); /* ExtINT: the 8259 answers the INTA cycle */
+        return a->pic_ack(m);    /* ExtINT: the 8259 answers the INTA cycle */
     return (int)(a->svr & 0xff); /* the request went away: spurious, nothing in service */
 }
 
@@ -706,11 +751,6 @@ int lapic__create(struct machine *m, char *err, size_t errlen)
     }
     a->m = m;
     m->lapic = a;
-    a->timer = timer__new(m, timer_expired, a);
-    if (!a->timer) {
-        snprintf(err, errlen, "local APIC: cannot create its timer");
-        return -1;
-    }
     if (bus__claim_mmio(m, LAPIC_DEFAULT_BASE, 0x1000, &lapic_ops, a)) {
         snprintf(err, errlen, "local APIC: 0x%08x-0x%08x is already taken", LAPIC_DEFAULT_BASE,
                  LAPIC_DEFAULT_BASE + 0xfff);

@@ -12,7 +12,7 @@
 struct machine;
 
 #define LAPIC_DEFAULT_BASE 0xfee00000u
-#define LAPIC_VERSION 0x00050014u   /* xAPIC, version 0x14, 6 LVT entries (max LVT 5) */
+#define LAPIC_VERSION 0x00050014u  /* xAPIC, version 0x14, 6 LVT entries (max LVT 5) */
 #define LAPIC_BUS_HZ 1000000000ull /* timer input before the divider, as QEMU: 1 GHz */
 
 /* Machine table entry. Must come after the 8259 (it saves m->intr_pending/m->intr_ack and
@@ -24,7 +24,7 @@ void lapic__destroy(struct machine *m);
  * APIC vector above the processor priority, or the 8259 through LINT0 in ExtINT mode (or
  * directly while the APIC is disabled). ack: the INTA cycle; returns the vector (moved from
  * IRR to ISR for an APIC vector), the 8259's vector for ExtINT, or the spurious vector
- * when nothing is left. */
+ * when nothing is left (-1 only on a machine without a local APIC). */
 bool lapic__intr_pending(struct machine *m);
 int lapic__intr_ack(struct machine *m);
 

@@ -240,7 +240,7 @@ static void config_write(struct pci_function *f, unsigned off, unsigned size, ui
         uint8_t v = (uint8_t)(value >> (8 * i));
 
         f->config[b] = (uint8_t)((f->config[b] & ~f->wmask[b]) | (v & f->wmask[b]));
-        f->config[b] &= (uint8_t)~(v & f->w1cmask[b]);
+        f->config[b] &= (uint8_t) ~(v & f->w1cmask[b]);
     }
     if (overlaps(off, size, PCI_COMMAND, PCI_COMMAND + 2) ||
         overlaps(off, size, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 24) ||
@@ -343,8 +343,7 @@ void pci__set_irq(struct pci_function *f, int level)
     if (level == f->intx_level)
         return;
     if (pirq < 0) {
-        LOG(DEV, 1, "pci %02x.%x %s: INTx driven without an interrupt pin", f->dev, f->fn,
-            f->name);
+        LOG(DEV, 1, "pci %02x.%x %s: INTx driven without an interrupt pin", f->dev, f->fn, f->name);
         return;
     }
     f->intx_level = level;
@@ -454,8 +453,7 @@ static void pci_host_write(void *opaque, uint32_t offset, unsigned size, uint32_
     }
     if (offset >= 4) {
         if (!(bus->config_address & CONFIG_ADDRESS_ENABLE)) {
-            guest_error("pci: CONFIG_DATA write 0x%x with CONFIG_ADDRESS disabled dropped",
-                        value);
+            guest_error("pci: CONFIG_DATA write 0x%x with CONFIG_ADDRESS disabled dropped", value);
             return;
         }
         f = selected(bus);

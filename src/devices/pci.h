@@ -42,10 +42,10 @@ struct device_ops;
 
 #define PCI_DEVICES 32
 #define PCI_FUNCTIONS 8
-#define PCI_NUM_BARS 7       /* BAR0..BAR5 and the expansion ROM */
+#define PCI_NUM_BARS 7 /* BAR0..BAR5 and the expansion ROM */
 #define PCI_ROM_SLOT 6
 #define PCI_BAR_UNMAPPED 0xffffffffu
-#define PCI_PIRQS 4          /* PIRQA#..PIRQD# */
+#define PCI_PIRQS 4 /* PIRQA#..PIRQD# */
 
 /* One register of a function's configuration space: its reset value and who may change
  * which bits. Bytes no register covers are reserved: they read 0 and ignore writes. */
@@ -59,12 +59,12 @@ struct pci_reg {
 };
 
 struct pci_bar {
-    uint32_t size;                /* bytes, a power of two; 0: not implemented */
-    bool io;                      /* I/O space (size >= 4), else 32-bit memory (size >= 16) */
+    uint32_t size; /* bytes, a power of two; 0: not implemented */
+    bool io;       /* I/O space (size >= 4), else 32-bit memory (size >= 16) */
     bool prefetchable;
     const struct device_ops *ops; /* claimed on the bus while mapped; NULL: the hook does it */
     void *opaque;
-    uint32_t mapped;              /* pci.c: where it decodes now, or PCI_BAR_UNMAPPED */
+    uint32_t mapped; /* pci.c: where it decodes now, or PCI_BAR_UNMAPPED */
 };
 
 struct pci_function {

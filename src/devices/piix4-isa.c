@@ -94,10 +94,10 @@ static const struct pci_reg piix4_isa_regs[] = {
 struct piix4 {
     struct pci_function f;
     struct machine *m;
-    uint8_t rc;                 /* RC at 0xcf9: SRST only */
-    int pirq_level[PCI_PIRQS];  /* the PCI side of each PIRQ */
-    int pirq_line[PCI_PIRQS];   /* the ISA IRQ each PIRQ drives now, or -1 */
-    uint8_t sources[ISA_IRQS];  /* per ISA line: which sources assert it */
+    uint8_t rc;                /* RC at 0xcf9: SRST only */
+    int pirq_level[PCI_PIRQS]; /* the PCI side of each PIRQ */
+    int pirq_line[PCI_PIRQS];  /* the ISA IRQ each PIRQ drives now, or -1 */
+    uint8_t sources[ISA_IRQS]; /* per ISA line: which sources assert it */
     struct piix4_ide *ide;
     struct piix4_pm *pm;
 };
@@ -117,7 +117,7 @@ static void drive(struct piix4 *p, int src, int line, int level)
     if (level)
         p->sources[line] |= (uint8_t)(1u << src);
     else
-        p->sources[line] &= (uint8_t)~(1u << src);
+        p->sources[line] &= (uint8_t) ~(1u << src);
     if (!was != !p->sources[line])
         p->m->irq(p->m, line, p->sources[line] != 0);
 }
@@ -137,8 +137,8 @@ static void reroute(struct piix4 *p, int pirq)
     int line = route_of(p, pirq);
 
     if (line >= 0 && !(PIRQ_VALID_IRQS >> line & 1)) {
-        guest_error("piix4: PIRQRC%c routes to reserved IRQ %d; PIRQ%c left unrouted",
-                    'A' + pirq, line, 'A' + pirq);
+        guest_error("piix4: PIRQRC%c routes to reserved IRQ %d; PIRQ%c left unrouted", 'A' + pirq,
+                    line, 'A' + pirq);
         line = -1;
     }
     if (line == p->pirq_line[pirq])
@@ -272,8 +272,8 @@ int piix4__create(struct machine *m, char *err, size_t errlen)
     rc = pci__register(m, PIIX4_DEV, PIIX4_FN_ISA, &p->f);
     if (rc) {
         free(p);
-        snprintf(err, errlen, "piix4: cannot register the ISA bridge at 00:%02x.0 (%s)",
-                 PIIX4_DEV, rc == -ENODEV ? "no PCI bus" : "slot taken");
+        snprintf(err, errlen, "piix4: cannot register the ISA bridge at 00:%02x.0 (%s)", PIIX4_DEV,
+                 rc == -ENODEV ? "no PCI bus" : "slot taken");
         return -1;
     }
     pci__set_pirq_router(m, pirq_changed, p);
@@ -282,8 +282,9 @@ int piix4__create(struct machine *m, char *err, size_t errlen)
     p->pm = p->ide ? piix4_pm__create(m) : NULL;
     if (!p->pm) {
         destroy(p);
-        snprintf(err, errlen, "piix4: cannot create the IDE and power-management functions at "
-                              "00:01.1 and 00:01.3");
+        snprintf(err, errlen,
+                 "piix4: cannot create the IDE and power-management functions at "
+                 "00:01.1 and 00:01.3");
         return -1;
     }
     return 0;

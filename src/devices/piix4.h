@@ -17,10 +17,10 @@ struct machine;
 #define PIIX4_FN_IDE 1
 #define PIIX4_FN_PM 3
 
-#define PIIX4_PM_BASE 0x600  /* where firmware puts the PM I/O block (PMBA) */
+#define PIIX4_PM_BASE 0x600 /* where firmware puts the PM I/O block (PMBA) */
 #define PIIX4_PM_LEN 64
-#define PIIX4_SCI_IRQ 9      /* the SCI is wired to ISA IRQ 9 */
-#define PIIX4_SLP_TYP_S5 0   /* SUS_TYP 000: soft off, the DSDT's \_S5 */
+#define PIIX4_SCI_IRQ 9    /* the SCI is wired to ISA IRQ 9 */
+#define PIIX4_SLP_TYP_S5 0 /* SUS_TYP 000: soft off, the DSDT's \_S5 */
 
 /* Machine table entry: after pci and i440bx. */
 int piix4__create(struct machine *m, char *err, size_t errlen);

@@ -49,10 +49,10 @@
 
 #define INPUT_QUEUE 4096
 #define REKICK_MS 1
-#define ESCAPE_CHAR 0x01            /* Ctrl-A */
-#define WAIT_CAP_NS 1000000000ull   /* events__wait re-checks at least once a second */
+#define ESCAPE_CHAR 0x01          /* Ctrl-A */
+#define WAIT_CAP_NS 1000000000ull /* events__wait re-checks at least once a second */
 #define NO_THREAD_WAIT_NS 10000000ull
-#define TIMERFD_MARGIN_NS 1000      /* fire a little late rather than early */
+#define TIMERFD_MARGIN_NS 1000 /* fire a little late rather than early */
 
 struct events {
     struct machine *m;

@@ -73,8 +73,8 @@
 #define E820_RAM 1
 #define E820_RESERVED 2
 
-#define LOAD_LOW 0x100000u           /* where a non-relocatable kernel's code32_start points */
-#define LOWMEM_LIMIT 0x37800000ull   /* a 3G/1G i386 kernel maps ~896 MiB; keep a margin */
+#define LOAD_LOW 0x100000u         /* where a non-relocatable kernel's code32_start points */
+#define LOWMEM_LIMIT 0x37800000ull /* a 3G/1G i386 kernel maps ~896 MiB; keep a margin */
 #define EBDA_START 0x9fc00u
 #define HOLE_START 0xa0000u
 #define BIOS_AREA 0xf0000u
@@ -142,8 +142,8 @@ static void put64(uint8_t *p, uint64_t v)
     put32(p, (uint32_t)v), put32(p + 4, (uint32_t)(v >> 32));
 }
 
-static int read_file(struct lb *l, const char *what, const char *path, uint64_t max,
-                     uint8_t **buf, size_t *size)
+static int read_file(struct lb *l, const char *what, const char *path, uint64_t max, uint8_t **buf,
+                     size_t *size)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -158,8 +158,9 @@ static int read_file(struct lb *l, const char *what, const char *path, uint64_t 
     }
     if ((uint64_t)st.st_size > max) {
         close(fd);
-        return fail(l, "%s '%s' (%llu bytes) does not fit in guest RAM (%llu MiB); give more "
-                       "memory with -m",
+        return fail(l,
+                    "%s '%s' (%llu bytes) does not fit in guest RAM (%llu MiB); give more "
+                    "memory with -m",
                     what, path, (unsigned long long)st.st_size,
                     (unsigned long long)(l->m->ram_size >> 20));
     }
@@ -266,14 +267,15 @@ static int parse_header(struct lb *l, struct layout *o)
     setup_sects = f[HDR_SETUP_SECTS] ? f[HDR_SETUP_SECTS] : 4; /* 0 means 4, as ever */
     o->setup_size = (setup_sects + 1) * 512;
     if (o->setup_size >= l->size)
-        return fail(l, "kernel '%s': truncated (no protected-mode kernel after the %u setup "
-                       "sectors)",
+        return fail(l,
+                    "kernel '%s': truncated (no protected-mode kernel after the %u setup "
+                    "sectors)",
                     l->path, setup_sects);
     o->kernel_size = (uint32_t)(l->size - o->setup_size);
     syssize = le32(f + HDR_SYSSIZE);
     if ((uint64_t)syssize * 16 > o->kernel_size)
-        return fail(l, "kernel '%s': truncated (syssize says %llu bytes, the file has %u)",
-                    l->path, (unsigned long long)syssize * 16, o->kernel_size);
+        return fail(l, "kernel '%s': truncated (syssize says %llu bytes, the file has %u)", l->path,
+                    (unsigned long long)syssize * 16, o->kernel_size);
 
     o->initrd_max = le32(f + HDR_INITRD_ADDR_MAX);
     o->cmdline_size = le32(f + HDR_CMDLINE_SIZE);
@@ -290,8 +292,7 @@ static int parse_header(struct lb *l, struct layout *o)
      * = pref_address) and needs init_size bytes there. Loading at pref_address directly
      * spares it a copy when that fits in RAM. */
     o->load = LOAD_LOW;
-    if (relocatable && pref >= LOAD_LOW && !(pref & (align - 1)) &&
-        pref + init_size <= o->ram_top)
+    if (relocatable && pref >= LOAD_LOW && !(pref & (align - 1)) && pref + init_size <= o->ram_top)
         o->load = (uint32_t)pref;
     run_at = ((uint64_t)o->load + align - 1) & ~(uint64_t)(align - 1);
     if (run_at < pref && pref < 0x100000000ull)
@@ -323,8 +324,8 @@ static int build_e820(struct machine *m, uint64_t acpi_base, uint64_t acpi_len,
             e[n++] = (struct e820){LOAD_LOW, acpi_base - LOAD_LOW, E820_RAM};
         e[n++] = (struct e820){acpi_base, acpi_len, E820_RESERVED};
         if (acpi_base + acpi_len < m->ram_size)
-            e[n++] = (struct e820){acpi_base + acpi_len, m->ram_size - acpi_base - acpi_len,
-                                   E820_RAM};
+            e[n++] =
+                (struct e820){acpi_base + acpi_len, m->ram_size - acpi_base - acpi_len, E820_RAM};
     } else if (m->ram_size > LOAD_LOW) {
         e[n++] = (struct e820){LOAD_LOW, m->ram_size - LOAD_LOW, E820_RAM};
     }
@@ -340,8 +341,8 @@ static void enter(struct machine *m, uint32_t entry)
 
     vcpu_load_flat32(c);
     for (int s = 0; s < SEG_NR; s++) {
-        c->seg[s] = (struct segment){.base = 0, .limit = 0xffffffff, .sel = BOOT_DS,
-                                     .flags = (uint16_t)(boot_gdt[3] >> 40)};
+        c->seg[s] = (struct segment){
+            .base = 0, .limit = 0xffffffff, .sel = BOOT_DS, .flags = (uint16_t)(boot_gdt[3] >> 40)};
         c->seg_base[s] = 0;
     }
     c->seg[SEG_CS].sel = BOOT_CS;
@@ -375,8 +376,9 @@ int linuxboot__load(struct machine *m, const char *bzimage, const char *initrd, 
     if (!cmdline)
         cmdline = "";
     if (m->ram_size < 2 * LOAD_LOW)
-        return fail(&l, "kernel '%s': Linux cannot run in %llu MiB of guest RAM; give more "
-                        "memory with -m",
+        return fail(&l,
+                    "kernel '%s': Linux cannot run in %llu MiB of guest RAM; give more "
+                    "memory with -m",
                     bzimage, (unsigned long long)(m->ram_size >> 20));
     if (linuxboot_acpi(&l, &rsdp, &acpi_base, &acpi_len))
         return -1;
@@ -439,8 +441,8 @@ int linuxboot__load(struct machine *m, const char *bzimage, const char *initrd, 
     if (rsdp)
         put64(bp + BP_ACPI_RSDP_ADDR, rsdp);
     put32(bp + BP_ALT_MEM_K, (uint32_t)((o.ram_top - LOAD_LOW) >> 10));
-    put16(bp + BP_EXT_MEM_K, (o.ram_top - LOAD_LOW) >> 10 > 0xfc00 ? 0xfc00
-                                                                  : (o.ram_top - LOAD_LOW) >> 10);
+    put16(bp + BP_EXT_MEM_K,
+          (o.ram_top - LOAD_LOW) >> 10 > 0xfc00 ? 0xfc00 : (o.ram_top - LOAD_LOW) >> 10);
     n = build_e820(m, acpi_base, acpi_len, e);
     bp[BP_E820_ENTRIES] = (uint8_t)n;
     for (int i = 0; i < n; i++) {

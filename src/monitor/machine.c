@@ -24,9 +24,20 @@
 
 #include "bt/bt.h"
 #include "devices/debugexit.h"
+#include "devices/fwcfg.h"
+#include "devices/i440bx.h"
+#include "devices/i8042.h"
+#include "devices/i8254.h"
+#include "devices/i8259.h"
+#include "devices/mc146818.h"
+#include "devices/pci.h"
+#include "devices/piix4.h"
+#include "devices/port92.h"
+#include "devices/testdev.h"
 #include "devices/uart16550.h"
 #include "mmu-shadow/window.h"
 #include "monitor/log.h"
+#include "monitor/timer.h"
 
 #define DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
 #define RAM_MAX_MB 3584 /* the rest of 4 GiB is PCI, APIC and firmware space */
@@ -42,8 +53,18 @@ static const struct machine_device {
     int (*create)(struct machine *m, char *err, size_t errlen);
     void (*destroy)(struct machine *m); /* NULL: nothing to free */
 } machine_devices[] = {
+    {"i8259", i8259__create, i8259__destroy},
+    {"i8254", i8254__create, i8254__destroy},
+    {"mc146818", mc146818__create, mc146818__destroy},
+    {"port92", port92__create, port92__destroy},
+    {"i8042", i8042__create, i8042__destroy},
     {"uart16550", uart16550__create, uart16550__destroy},
     {"isa-debug-exit", debugexit__create, NULL},
+    {"pc-testdev", testdev__create, testdev__destroy},
+    {"fw_cfg", fwcfg__create, fwcfg__destroy},
+    {"pci", pci__create, pci__destroy},
+    {"i440bx", i440bx__create, i440bx__destroy},
+    {"piix4", piix4__create, piix4__destroy},
 };
 
 #define NDEVICES (sizeof(machine_devices) / sizeof(machine_devices[0]))
@@ -164,6 +185,10 @@ struct machine *machine__create(const struct options *opt)
 
     if (create_ram(m, err, sizeof(err)) || load_rom(m, err, sizeof(err)))
         goto fail;
+    if (timers__init(m)) {
+        snprintf(err, sizeof(err), "out of memory creating the timers");
+        goto fail;
+    }
     for (i = 0; i < NDEVICES; i++) {
         if (machine_devices[i].create(m, err, sizeof(err))) {
             if (!err[0])
@@ -189,6 +214,7 @@ void machine__destroy(struct machine *m)
     for (size_t i = NDEVICES; i-- > 0;)
         if (machine_devices[i].destroy)
             machine_devices[i].destroy(m);
+    timers__destroy(m);
     if (m->rom)
         munmap(m->rom, m->rom_size);
     if (m->rom_fd >= 0)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "monitor/log.h"
+#include "monitor/linuxboot.h"
 #include "monitor/machine.h"
 #include "monitor/events.h"
 #include "monitor/multiboot.h"
@@ -65,7 +66,10 @@ int main(int argc, char **argv)
         if (!m)
             finish(&opt, 1);
         /* Without -kernel the CPU starts at the reset vector, in the firmware. */
-        if (opt.kernel && multiboot__load(m, opt.kernel, opt.initrd, opt.append, err, sizeof(err))) {
+        if (opt.kernel &&
+            (linuxboot__is_bzimage(opt.kernel)
+                 ? linuxboot__load(m, opt.kernel, opt.initrd, opt.append, err, sizeof(err))
+                 : multiboot__load(m, opt.kernel, opt.initrd, opt.append, err, sizeof(err)))) {
             fprintf(stderr, "tachyon: %s\n", err);
             machine__destroy(m);
             finish(&opt, 1);

@@ -400,8 +400,8 @@ uint32_t t_rand(void)
  * SS:ESP on the ring-0 stack, which t_user_return abandons by reloading the
  * saved ESP.
  */
-#define T_XSTR(x) T_STR(x)
-#define T_STR(x) #x
+_Static_assert(T_SEL_UCODE == 0x73 && T_SEL_UDATA == 0x7b && T_SEL_DATA32 == 0x10,
+               "t_user_run's selectors");
 __asm__(".text\n"
         ".globl t_user_run\n"
         "t_user_run:\n"
@@ -414,18 +414,18 @@ __asm__(".text\n"
         "    movl 24(%esp), %eax\n" /* fn */
         "    movl 28(%esp), %ecx\n" /* stack_top */
         "    movl 32(%esp), %edx\n" /* eflags */
-        "    pushl $" T_XSTR(T_SEL_UDATA) "\n"
+        "    pushl $0x7b\n"         /* SS = T_SEL_UDATA */
         "    pushl %ecx\n"
         "    pushl %edx\n"
-        "    pushl $" T_XSTR(T_SEL_UCODE) "\n"
+        "    pushl $0x73\n" /* CS = T_SEL_UCODE */
         "    pushl %eax\n"
-        "    movl $" T_XSTR(T_SEL_UDATA) ", %eax\n"
+        "    movl $0x7b, %eax\n"
         "    movl %eax, %ds\n"
         "    movl %eax, %es\n"
         "    iret\n"
         ".globl t_user_return\n"
         "t_user_return:\n"
-        "    movl $" T_XSTR(T_SEL_DATA32) ", %ecx\n"
+        "    movl $0x10, %ecx\n"
         "    movl %ecx, %ds\n"
         "    movl %ecx, %es\n"
         "    movl %ecx, %fs\n"

@@ -221,21 +221,21 @@ END_TEST
 START_TEST(zero_page_fields)
 {
     load_ok(bzimage(&defaults), NULL, "console=ttyS0 nokaslr");
-    ck_assert_uint_eq(fx->ram[BP + 0x1f1], 1);                 /* setup_sects copied */
+    ck_assert_uint_eq(fx->ram[BP + 0x1f1], 1); /* setup_sects copied */
     ck_assert_mem_eq(fx->ram + BP + 0x202, "HdrS", 4);
     ck_assert_uint_eq(rd32(BP + 0x206) & 0xffff, 0x020f);
-    ck_assert_uint_eq(fx->ram[BP + 0x210], 0xff);              /* type_of_loader */
-    ck_assert_uint_eq(fx->ram[BP + 0x211], 0x01);              /* loadflags */
-    ck_assert_uint_eq(rd32(BP + 0x22c), 0x7fffffff);           /* initrd_addr_max copied */
-    ck_assert_uint_eq(fx->ram[BP + 0x1ef], 0);                 /* sentinel */
+    ck_assert_uint_eq(fx->ram[BP + 0x210], 0xff);    /* type_of_loader */
+    ck_assert_uint_eq(fx->ram[BP + 0x211], 0x01);    /* loadflags */
+    ck_assert_uint_eq(rd32(BP + 0x22c), 0x7fffffff); /* initrd_addr_max copied */
+    ck_assert_uint_eq(fx->ram[BP + 0x1ef], 0);       /* sentinel */
     ck_assert_uint_eq(rd32(BP + 0x228), LINUXBOOT_CMDLINE_ADDR);
     ck_assert_str_eq((char *)fx->ram + LINUXBOOT_CMDLINE_ADDR, "console=ttyS0 nokaslr");
-    ck_assert_uint_eq(rd32(BP + 0x218), 0);                    /* no initrd */
+    ck_assert_uint_eq(rd32(BP + 0x218), 0); /* no initrd */
     ck_assert_uint_eq(rd32(BP + 0x21c), 0);
-    ck_assert_uint_eq(rd32(BP + 0x1e0), 31 * 1024);            /* alt_mem_k */
-    ck_assert_uint_eq(rd32(BP + 0x000) >> 16, 31 * 1024);      /* ext_mem_k */
-    ck_assert_uint_eq(rd64(BP + 0x070), 0);                    /* no ACPI yet */
-    ck_assert_uint_eq(fx->ram[BP + 0x400], 0);                 /* the rest is zero */
+    ck_assert_uint_eq(rd32(BP + 0x1e0), 31 * 1024);       /* alt_mem_k */
+    ck_assert_uint_eq(rd32(BP + 0x000) >> 16, 31 * 1024); /* ext_mem_k */
+    ck_assert_uint_eq(rd64(BP + 0x070), 0);               /* no ACPI yet */
+    ck_assert_uint_eq(fx->ram[BP + 0x400], 0);            /* the rest is zero */
     /* the BIOS data area a BIOS would have filled */
     ck_assert_uint_eq(rd32(0x400) & 0xffff, 0x3f8);
     ck_assert_uint_eq(rd32(0x40e) & 0xffff, 0x9fc0);
