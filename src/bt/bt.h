@@ -26,6 +26,7 @@ struct block;
 #define MODE_MP (1u << 14)
 #define MODE_OSFXSR (1u << 15)
 #define MODE_PG (1u << 16)
+#define MODE_TF (1u << 17)     /* single-step: one instruction per block, never linked */
 
 uint32_t bt__mode(const struct vcpu *c);
 

@@ -21,6 +21,7 @@
  * with the same check for IN/OUT.
  */
 #include "bt/interp-internal.h"
+#include "mmu-shadow/mem.h"
 
 #include "devices/bus.h"
 #include "monitor/machine.h"
@@ -120,10 +121,44 @@ static int str_one(struct ix *x, const struct str *s)
     return INTERP_OK;
 }
 
+/*
+ * I/O permission (SDM 19.5): in protected mode with CPL > IOPL, and always in virtual-8086
+ * mode, every port of the access must be allowed by the TSS I/O bitmap: a 32-bit TSS, the
+ * bitmap's offset at 0x66, one bit per port, clear = allowed, and the bytes read must lie
+ * within the TSS limit.
+ */
+static bool io_allowed(struct ix *x, uint16_t port, unsigned size)
+{
+    struct vcpu *c = x->c;
+    unsigned type = c->tr.flags & SEGF_TYPE;
+    struct mem_fault f;
+    uint64_t v;
+    uint32_t base;
+
+    if (!(c->cr0 & CR0_PE))
+        return true;
+    if (!(c->eflags_sys & EFL_VM) && vcpu_cpl(c) <= ((c->eflags_sys & EFL_IOPL) >> 12))
+        return true;
+    if ((type != 9 && type != 11) || c->tr.limit < 0x67)
+        return false;
+    if (mem__sys_read(x->m, c->tr.base + 0x66, 2, &v, &f))
+        return false;
+    base = (uint32_t)v + port / 8;
+    if (base + 1 > c->tr.limit)
+        return false;
+    if (mem__sys_read(x->m, c->tr.base + base, 2, &v, &f))
+        return false;
+    return ((v >> (port % 8)) & ((1u << size) - 1)) == 0;
+}
+
 static int string_insn(struct ix *x, const struct str *s)
 {
     ZydisInstructionAttributes a = x->in->attributes;
     bool cmp = s->op == S_CMPS || s->op == S_SCAS;
+
+    if ((s->op == S_INS || s->op == S_OUTS) &&
+        !io_allowed(x, (uint16_t)ix_gpr(x, R_EDX, 2), s->size))
+        return ix_gp0(x);
 
     if (!(a & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)))
         return str_one(x, s);
@@ -156,6 +191,8 @@ static int port_io(struct ix *x, bool in)
     uint16_t p = port->type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (uint16_t)(port->imm.value.u & 0xff)
                                                              : (uint16_t)ix_gpr(x, R_EDX, 2);
 
+    if (!io_allowed(x, p, size))
+        return ix_gp0(x);
     STAT_INC(cpu_pio);
     if (in)
         ix_set_gpr(x, R_EAX, size, bus__pio_read(x->m, p, size));

@@ -308,7 +308,7 @@ void bt__chain(struct machine *m, uint64_t site_addr, void *target)
             break;
         }
     }
-    if (!from || !to || from->dead || to->dead)
+    if (!from || !to || from->dead || to->dead || (from->mode & MODE_TF))
         return;
     for (int i = 0; i < from->nexits; i++)
         if (from->exits[i].site == site)
@@ -389,6 +389,8 @@ void bt__fill_lookup(struct machine *m, void *pc)
     struct vcpu *c = m->cpu;
     struct lookup_entry *le = (struct lookup_entry *)c->lookup + (c->eip & ((1u << LOOKUP_BITS) - 1));
 
+    if (c->eflags_sys & EFL_TF)
+        return; /* single-step: every branch must come back to the run loop */
     le->neg_eip = -c->eip;
     le->host = (uint64_t)pc;
     STAT_INC(bt_lookup_fills);

@@ -79,6 +79,8 @@ uint32_t bt__mode(const struct vcpu *c)
         m |= MODE_OSFXSR;
     if (c->cr0 & CR0_PG)
         m |= MODE_PG;
+    if (c->eflags_sys & EFL_TF)
+        m |= MODE_TF;
     return m;
 }
 
@@ -917,8 +919,9 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     b->code32 = b->x.mode & MODE_CODE32;
     b->stack32 = b->x.mode & MODE_STACK32;
 
-    /* Decode. */
-    for (b->n = 0; b->n < BLOCK_MAX_INSNS;) {
+    /* Decode. Under single-step every instruction is a block: the run loop traps after it. */
+    int max_insns = (b->x.mode & MODE_TF) ? 1 : BLOCK_MAX_INSNS;
+    for (b->n = 0; b->n < max_insns;) {
         struct dinsn *d = &b->d[b->n];
         uint32_t lin = cs_base + eip;
 

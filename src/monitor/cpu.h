@@ -132,6 +132,7 @@ struct vcpu {
     /* Pending external events, set by other threads with atomics. */
     uint32_t pending_irq;
     bool halted;
+    bool step_done;        /* the run loop's last callout or emulation completed an instruction */
     bool mem_sys;          /* implicit supervisor accesses (descriptor tables, IDT, TSS,
                               inner stacks): mem.c checks pages as CPL 0 while set */
     bool irq_shadow;       /* MOV SS, POP SS or STI (IF 0->1) just ran: no interrupt before

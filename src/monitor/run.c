@@ -124,6 +124,9 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
     switch (st) {
     case INTERP_OK:
         *fell_through = c->eip == next;
+        /* Software interrupts enter their handler with TF clear and take no step trap. */
+        c->step_done = in.mnemonic != ZYDIS_MNEMONIC_INT && in.mnemonic != ZYDIS_MNEMONIC_INT3 &&
+                       in.mnemonic != ZYDIS_MNEMONIC_INTO && in.mnemonic != ZYDIS_MNEMONIC_INT1;
         return -1;
     case INTERP_EXCEPTION:
         return raise_exc(m, &exc);
@@ -178,8 +181,10 @@ static int run_fault(struct machine *m)
         }
         STAT_INC(cpu_mmio);
         st = interp__step(m, &exc);
-        if (st == INTERP_OK)
+        if (st == INTERP_OK) {
+            c->step_done = true;
             return -1;
+        }
         if (st == INTERP_EXCEPTION)
             return raise_exc(m, &exc);
         if (st == INTERP_HALT) {
@@ -359,6 +364,8 @@ int machine__run(struct machine *m)
         link_pending = false;
         resume = NULL;
         c->exit_reason = EXIT_NONE;
+        c->step_done = false;
+        bool stepping = c->eflags_sys & EFL_TF; /* TF at the start of the instruction */
         STAT_INC(cpu_entries);
         bt__enter(m, pc);
         STAT_INC(cpu_exits);
@@ -392,6 +399,13 @@ int machine__run(struct machine *m)
             fprintf(stderr, "tachyon: internal error: unknown exit %u at %08x\n", c->exit_reason,
                     c->eip);
             r = RUN_ERROR;
+        }
+        if (stepping && r < 0 && (c->exit_reason == EXIT_TRANSLATE || c->step_done)) {
+            /* Single-step trap after the instruction (SDM 17.3.1.4): DR6.BS, EIP past it. */
+            struct interp_exc db = {.vector = 1};
+            resume = NULL;
+            c->dr[6] = (c->dr[6] & ~0xfu) | 0x4000;
+            r = raise_exc(m, &db);
         }
     }
     signals__fini(m);

@@ -51,13 +51,18 @@ static void load16(uint16_t port, uint16_t n)
     out(port, (uint8_t)(n >> 8));
 }
 
+/* LSB then MSB (the order matters: the flip-flop decides which byte comes). */
+static uint16_t read16(uint16_t port)
+{
+    uint16_t lsb = in(port);
+
+    return (uint16_t)(lsb | in(port) << 8);
+}
+
 static uint16_t latch_read(int ch)
 {
-    uint16_t v;
-
     out(CTRL, (uint8_t)(ch << 6)); /* counter latch command */
-    v = in((uint16_t)(CH0 + ch));
-    return (uint16_t)(v | in((uint16_t)(CH0 + ch)) << 8);
+    return read16((uint16_t)(CH0 + ch));
 }
 
 static uint8_t status(int ch)
@@ -98,12 +103,12 @@ START_TEST(mode2_counts_and_latches)
     at(1500);
     out(CTRL, 0x00);
     at(1600);
-    ck_assert_uint_eq(in(CH0) | in(CH0) << 8, 500); /* the latch kept the old value */
+    ck_assert_uint_eq(read16(CH0), 500); /* the latch kept the old value */
     out(CTRL, 0x00);
     out(CTRL, 0x00); /* a second latch before reading is ignored */
     at(1700);
-    ck_assert_uint_eq(in(CH0) | in(CH0) << 8, 400);
-    ck_assert_uint_eq(in(CH0) | in(CH0) << 8, 300); /* unlatched: the live count */
+    ck_assert_uint_eq(read16(CH0), 400);
+    ck_assert_uint_eq(read16(CH0), 300); /* unlatched: the live count */
 }
 END_TEST
 
@@ -238,10 +243,10 @@ START_TEST(readback_latches_several_channels)
     out(CTRL, 0xc6); /* read-back: count and status of channels 0 and 1 */
     at(20);
     ck_assert_uint_eq(in(CH0), 0x80 | 0x34);        /* status first: OUT high, RW=3, mode 2 */
-    ck_assert_uint_eq(in(CH0) | in(CH0) << 8, 990); /* then the count latched at 10 */
+    ck_assert_uint_eq(read16(CH0), 990); /* then the count latched at 10 */
     ck_assert_uint_eq(in(0x41), 0x80 | 0x34);
-    ck_assert_uint_eq(in(0x41) | in(0x41) << 8, 1990);
-    ck_assert_uint_eq(in(CH0) | in(CH0) << 8, 980); /* live again */
+    ck_assert_uint_eq(read16(0x41), 1990);
+    ck_assert_uint_eq(read16(CH0), 980); /* live again */
     out(CTRL, 0x34); /* a control word sets null count until the count arrives */
     ck_assert_uint_eq(status(0) & 0x40, 0x40);
 }
