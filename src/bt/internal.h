@@ -74,6 +74,8 @@ struct lookup_table {
     uint32_t cr3;          /* address space (0 with paging off): entries are linear */
     uint64_t stamp;        /* last use, for replacement */
     struct lookup_entry *tab;
+    uint8_t *pages;        /* bit per linear 4 KiB page that some entry points into, so a
+                              remapped page costs nothing unless it held branch targets */
 };
 
 struct page_list {

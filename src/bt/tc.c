@@ -67,7 +67,8 @@ int bt__init(struct machine *m)
     stubs__emit(bt);
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         bt->tables[i].tab = malloc(sizeof(struct lookup_entry) << LOOKUP_BITS);
-        if (!bt->tables[i].tab)
+        bt->tables[i].pages = calloc(1u << 17, 1);
+        if (!bt->tables[i].tab || !bt->tables[i].pages)
             return -ENOMEM;
         bt->tables[i].mode = ~0u;
         tc__table_clear(bt, &bt->tables[i]);
@@ -99,8 +100,10 @@ void bt__destroy(struct machine *m)
         return;
     free_blocks(bt);
     free(bt->blocks);
-    for (int i = 0; i < LOOKUP_TABLES; i++)
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
         free(bt->tables[i].tab);
+        free(bt->tables[i].pages);
+    }
     munmap(bt->tc, TC_SIZE);
     free(bt);
     m->bt = NULL;
@@ -112,6 +115,7 @@ void tc__table_clear(struct bt *bt, struct lookup_table *t)
         t->tab[i].neg_eip = 1;  /* matches no eip whose low 16 bits select slot i... */
         t->tab[i].host = (uint64_t)bt->lookup_miss; /* ...and a false match only exits */
     }
+    memset(t->pages, 0, 1u << 17);
 }
 
 struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, uint32_t cr3)
@@ -191,31 +195,41 @@ struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t m
     return NULL;
 }
 
-static void table_clear_range(struct bt *bt, struct lookup_table *t, uint32_t eip, uint32_t n)
+/* Forget the entries of table t whose targets lie in linear pages [first, last]. */
+static void table_forget_pages(struct bt *bt, struct lookup_table *t, uint32_t first,
+                               uint32_t last)
 {
-    if (n >= (1u << LOOKUP_BITS)) {
-        tc__table_clear(bt, t);
-        return;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        struct lookup_entry *le = &t->tab[(eip + i) & ((1u << LOOKUP_BITS) - 1)];
-        le->neg_eip = 1;
-        le->host = (uint64_t)bt->lookup_miss;
+    for (uint32_t pg = first;; pg++) {
+        if (t->pages[pg >> 3] & (1u << (pg & 7))) {
+            /* The page's EIPs occupy 4096 consecutive slots; clear those that point there. */
+            uint32_t eip0 = (pg << 12) - t->cs_base;
+            for (uint32_t i = 0; i < 4096; i++) {
+                struct lookup_entry *le = &t->tab[(eip0 + i) & ((1u << LOOKUP_BITS) - 1)];
+                if ((uint32_t)-le->neg_eip - eip0 < 4096) {
+                    le->neg_eip = 1;
+                    le->host = (uint64_t)bt->lookup_miss;
+                }
+            }
+            t->pages[pg >> 3] &= (uint8_t) ~(1u << (pg & 7));
+        }
+        if (pg == last)
+            break;
     }
 }
 
 void bt__lin_unmapped(struct machine *m, uint32_t cr3, uint32_t lin, uint32_t len_minus_1)
 {
     struct bt *bt = m->bt;
+    uint32_t first = lin >> 12, last = (uint32_t)(((uint64_t)lin + len_minus_1) >> 12);
 
     if (!bt)
         return;
+    if (last > 0xfffff)
+        last = 0xfffff;
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         struct lookup_table *t = &bt->tables[i];
         if (t->mode != ~0u && t->cr3 == (cr3 & 0xfffff000u))
-            table_clear_range(bt, t, lin - t->cs_base,
-                              len_minus_1 >= (1u << LOOKUP_BITS) ? 1u << LOOKUP_BITS
-                                                                 : len_minus_1 + 1);
+            table_forget_pages(bt, t, first, last);
     }
 }
 
@@ -387,12 +401,20 @@ void bt__invalidate_page(struct machine *m, uint32_t gpa)
 void bt__fill_lookup(struct machine *m, void *pc)
 {
     struct vcpu *c = m->cpu;
+    struct bt *bt = m->bt;
     struct lookup_entry *le = (struct lookup_entry *)c->lookup + (c->eip & ((1u << LOOKUP_BITS) - 1));
 
     if (c->eflags_sys & EFL_TF)
         return; /* single-step: every branch must come back to the run loop */
     le->neg_eip = -c->eip;
     le->host = (uint64_t)pc;
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
+        struct lookup_table *t = &bt->tables[i];
+        if (t->tab == (struct lookup_entry *)c->lookup) {
+            uint32_t pg = (t->cs_base + c->eip) >> 12;
+            t->pages[pg >> 3] |= (uint8_t)(1u << (pg & 7));
+        }
+    }
     STAT_INC(bt_lookup_fills);
 }
 

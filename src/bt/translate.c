@@ -377,8 +377,6 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     case ZYDIS_MNEMONIC_INVD: case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_RDMSR:
     case ZYDIS_MNEMONIC_CLTS:
         return K_CALLOUT;
-    case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD:
-        return K_CALLOUT;
     /* Everything that may change control flow, the mode or the interrupt state. */
     case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD: case ZYDIS_MNEMONIC_STI:
     case ZYDIS_MNEMONIC_HLT: case ZYDIS_MNEMONIC_INT: case ZYDIS_MNEMONIC_INT1:

@@ -14,12 +14,14 @@
  * mode's own way (modes 0-5; 6 and 7 are 2 and 3). Later restarts that are
  * not a fresh load (a new period's count, a gate that resumes counting) move
  * the origin by whole CLKs rather than load_ns by rounded nanoseconds, so
- * counts stay exact however long the channel runs. Only channel 0 needs a timer: it is
- * armed at the next change of OUT, and the callback drives IRQ 0 with the
- * level OUT takes at that edge, then arms the next. A callback that runs
- * late still delivers each edge in order (the PIC needs the low-high pair
- * to see an interrupt), skipping whole periods only when it is more than
- * two behind.
+ * counts stay exact however long the channel runs.
+ *
+ * Only channel 0 needs a timer: it is armed at the next change of OUT, and
+ * the callback drives IRQ 0 with the level OUT takes at that edge, then arms
+ * the next. A callback that runs late still delivers each edge in order (the
+ * PIC needs the low-high pair to see an interrupt), skipping whole periods
+ * only when it is more than two behind. Mode 2's one-CLK low pulse costs one
+ * firing, at its rising edge, which drives the line low and high again.
  *
  * The gate: channels 0 and 1 have it tied high; channel 2's follows port
  * 0x61 bit 0. Low pauses modes 0 and 4, stops modes 2 and 3 with OUT high,
@@ -247,6 +249,9 @@ static void arm_after(struct pit_channel *ch, uint64_t d)
         timer__del(p->timer);
         return;
     }
+    /* Mode 2's low CLK is 838 ns: one firing at the rise delivers the whole pulse. */
+    if (ch->mode == 2 && !out_at(ch, k))
+        k++;
     ch->edge_ns = ch->load_ns + ns_of_tick(ch->origin + k);
     timer__mod(p->timer, ch->edge_ns);
 }
@@ -262,6 +267,8 @@ static void pit_timer(struct machine *m, void *opaque)
     if ((ch->mode == 2 || ch->mode == 3) && ch->n >= 2 && !ch->pending && dnow > d &&
         dnow - d > 2 * (uint64_t)ch->n)
         d += ((dnow - d) / ch->n - 1) * ch->n; /* the same phase, one period back */
+    if (ch->mode == 2 && out_at(ch, d) && ch->out)
+        drive_out(ch, 0); /* the skipped fall: the PIC needs the low-high pair */
     drive_out(ch, out_at(ch, d));
     arm_after(ch, d);
 }
@@ -473,12 +480,8 @@ static uint8_t read_counter(struct pit_channel *ch, uint64_t now)
     return msb ? (uint8_t)(v >> 8) : (uint8_t)v;
 }
 
-static uint32_t pit_read(void *opaque, uint32_t offset, unsigned size)
+static uint8_t read_reg(struct pit *p, uint32_t offset, uint64_t now)
 {
-    struct pit *p = opaque;
-    uint64_t now = timers__now(p->m);
-
-    (void)size; /* 8-bit ports: a wider access reads one register */
     switch (offset) {
     case 0: /* counter 0 */
     case 1: /* counter 1 */
@@ -490,22 +493,39 @@ static uint32_t pit_read(void *opaque, uint32_t offset, unsigned size)
     }
 }
 
+static void write_reg(struct pit *p, uint32_t offset, uint8_t v, uint64_t now)
+{
+    switch (offset) {
+    case 0:
+    case 1:
+    case 2:
+        write_counter(&p->ch[offset], v, now);
+        break;
+    default: /* control word */
+        write_control(p, v, now);
+        break;
+    }
+}
+
+/* 8-bit ports: a wider access is a run of byte accesses, as the ISA bus splits it. */
+static uint32_t pit_read(void *opaque, uint32_t offset, unsigned size)
+{
+    struct pit *p = opaque;
+    uint64_t now = timers__now(p->m);
+    uint32_t v = 0;
+
+    for (unsigned i = 0; i < size && offset + i < 4; i++)
+        v |= (uint32_t)read_reg(p, offset + i, now) << (8 * i);
+    return v;
+}
+
 static void pit_write(void *opaque, uint32_t offset, unsigned size, uint32_t value)
 {
     struct pit *p = opaque;
     uint64_t now = timers__now(p->m);
 
-    (void)size;
-    switch (offset) {
-    case 0:
-    case 1:
-    case 2:
-        write_counter(&p->ch[offset], (uint8_t)value, now);
-        break;
-    default: /* control word */
-        write_control(p, (uint8_t)value, now);
-        break;
-    }
+    for (unsigned i = 0; i < size && offset + i < 4; i++)
+        write_reg(p, offset + i, (uint8_t)(value >> (8 * i)), now);
 }
 
 static uint32_t port61_read(void *opaque, uint32_t offset, unsigned size)

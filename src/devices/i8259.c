@@ -395,16 +395,13 @@ static uint8_t poll_read(struct pic_chip *c)
     return (uint8_t)(0x80 | ir);
 }
 
-static uint32_t pic_read(void *opaque, uint32_t offset, unsigned size)
+static uint8_t read_reg(struct pic_chip *c, uint32_t offset)
 {
-    struct pic_chip *c = opaque;
-    struct i8259 *p = c->pair;
     uint8_t v;
 
-    (void)size; /* 8-bit registers: a wider access reads the same register */
     if (c->poll) {
         v = poll_read(c);
-        update(p);
+        update(c->pair);
         return v;
     }
     if (offset & 1)
@@ -412,13 +409,8 @@ static uint32_t pic_read(void *opaque, uint32_t offset, unsigned size)
     return c->read_isr ? c->isr : c->irr; /* OCW3-selected status */
 }
 
-static void pic_write(void *opaque, uint32_t offset, unsigned size, uint32_t value)
+static void write_reg(struct pic_chip *c, uint32_t offset, uint8_t v)
 {
-    struct pic_chip *c = opaque;
-    struct i8259 *p = c->pair;
-    uint8_t v = (uint8_t)value;
-
-    (void)size;
     if (offset & 1)
         write_data(c, v);
     else if (v & ICW1_SEL)
@@ -427,7 +419,23 @@ static void pic_write(void *opaque, uint32_t offset, unsigned size, uint32_t val
         write_ocw3(c, v);
     else
         write_ocw2(c, v);
-    update(p);
+    update(c->pair);
+}
+
+/* 8-bit ISA registers: a wider access is a run of byte accesses, as the bus splits it. */
+static uint32_t pic_read(void *opaque, uint32_t offset, unsigned size)
+{
+    uint32_t v = 0;
+
+    for (unsigned i = 0; i < size && offset + i < 2; i++)
+        v |= (uint32_t)read_reg(opaque, offset + i) << (8 * i);
+    return v;
+}
+
+static void pic_write(void *opaque, uint32_t offset, unsigned size, uint32_t value)
+{
+    for (unsigned i = 0; i < size && offset + i < 2; i++)
+        write_reg(opaque, offset + i, (uint8_t)(value >> (8 * i)));
 }
 
 /* ELCR1 (0x4d0) and ELCR2 (0x4d1). */

@@ -424,27 +424,37 @@ static void write_reg(struct rtc *r, uint8_t i, uint8_t v, int64_t now)
     }
 }
 
+/* 8-bit ports: a wider access is a run of byte accesses (outw(0x70, index | value << 8)
+ * selects and writes in one instruction, as some BIOS code does). */
 static uint32_t rtc_read(void *opaque, uint32_t offset, unsigned size)
 {
     struct rtc *r = opaque;
+    uint32_t v = 0;
 
-    (void)size;
-    if (offset == 0)
-        return 0xff; /* the index register is write-only */
-    return read_reg(r, r->index, (int64_t)timers__now(r->m));
+    for (unsigned i = 0; i < size && offset + i < 2; i++) {
+        uint8_t b = 0xff; /* the index register is write-only */
+
+        if (offset + i == 1)
+            b = read_reg(r, r->index, (int64_t)timers__now(r->m));
+        v |= (uint32_t)b << (8 * i);
+    }
+    return v;
 }
 
 static void rtc_write(void *opaque, uint32_t offset, unsigned size, uint32_t value)
 {
     struct rtc *r = opaque;
 
-    (void)size;
-    if (offset == 0) {
-        r->index = value & 0x7f;
-        r->nmi_masked = value & 0x80;
-        return;
+    for (unsigned i = 0; i < size && offset + i < 2; i++) {
+        uint8_t b = (uint8_t)(value >> (8 * i));
+
+        if (offset + i == 0) {
+            r->index = b & 0x7f;
+            r->nmi_masked = b & 0x80;
+        } else {
+            write_reg(r, r->index, b, (int64_t)timers__now(r->m));
+        }
     }
-    write_reg(r, r->index, (uint8_t)value, (int64_t)timers__now(r->m));
 }
 
 /* The chip's RESET pin: interrupt enables and flags clear; time and RAM are kept (the

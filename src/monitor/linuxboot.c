@@ -7,10 +7,10 @@
  * there, which saves the decompressor a copy), places the initrd page-aligned as high as
  * the kernel, guest RAM and the lowmem of a 3G/1G i386 kernel allow, and builds the zero
  * page: the setup header copied in, type_of_loader 0xff, code32_start, ramdisk and
- * command-line pointers, the e820 map, ext_mem_k/alt_mem_k and, when ACPI tables exist,
- * acpi_rsdp_addr. Then it enters the kernel as boot.rst demands: flat protected mode, paging
- * and interrupts off, CS = __BOOT_CS (0x10), DS = ES = SS = __BOOT_DS (0x18) from a GDT in
- * guest memory, ESI = the zero page, EBP = EDI = EBX = 0.
+ * command-line pointers, the e820 map, ext_mem_k/alt_mem_k and acpi_rsdp_addr for the ACPI
+ * tables it has acpi.c build at the top of RAM (firmware's job). Then it enters the kernel as
+ * boot.rst demands: flat protected mode, paging and interrupts off, CS = __BOOT_CS (0x10), DS = ES
+ * = SS = __BOOT_DS (0x18) from a GDT in guest memory, ESI = the zero page, EBP = EDI = EBX = 0.
  *
  * Low memory, all in the usable 0..0x9fc00 range the kernel copies out of before touching:
  * the command line at 0x20000, the zero page at 0x90000, the GDT at 0x91000. The BIOS data
@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "monitor/acpi.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
 #include "monitor/multiboot.h"
@@ -189,18 +190,17 @@ static int read_file(struct lb *l, const char *what, const char *path, uint64_t 
 }
 
 /*
- * ACPI tables for the kernel: their RSDP and the span of RAM they occupy (reserved in the
- * e820 map and kept clear of the initrd). This is the hook for src/monitor/acpi.c
- * (acpi__build(), acpi__e820_reserved()); until that exists the machine has no ACPI
- * tables, and Linux falls back to the MP-less uniprocessor setup with the 8259 and PIT.
- * Returns 0 with *len = 0 for "no tables", -1 with err set if building them failed.
+ * The ACPI tables (src/monitor/acpi.c) sit in the last ACPI_REGION_SIZE bytes of RAM: that
+ * span is reserved in the e820 map and kept out of the kernel's and the initrd's way. They
+ * are built only once every check has passed, as the first write, and their RSDP goes to
+ * boot_params.acpi_rsdp_addr (the kernel would find it in the BIOS area only with firmware).
  */
-static int linuxboot_acpi(struct lb *l, uint32_t *rsdp, uint64_t *base, uint64_t *len)
+static int build_acpi(struct lb *l, uint32_t *rsdp)
 {
-    (void)l;
-    *rsdp = 0;
-    *base = 0;
-    *len = 0;
+    char why[256];
+
+    if (acpi__build(l->m, rsdp, why, sizeof(why)))
+        return fail(l, "kernel '%s': cannot build the ACPI tables: %s", l->path, why);
     return 0;
 }
 
@@ -367,8 +367,8 @@ int linuxboot__load(struct machine *m, const char *bzimage, const char *initrd, 
     struct e820 e[E820_MAX];
     uint8_t *rd = NULL, *bp, *low;
     size_t rd_size = 0, cmd_len, hdr_end;
-    uint64_t acpi_base, acpi_len, limit, rd_addr = 0;
-    uint32_t rsdp;
+    uint64_t limit, rd_addr = 0;
+    uint32_t rsdp = 0, acpi_base, acpi_len;
     int n, rc = -1;
 
     if (errlen)
@@ -380,8 +380,7 @@ int linuxboot__load(struct machine *m, const char *bzimage, const char *initrd, 
                     "kernel '%s': Linux cannot run in %llu MiB of guest RAM; give more "
                     "memory with -m",
                     bzimage, (unsigned long long)(m->ram_size >> 20));
-    if (linuxboot_acpi(&l, &rsdp, &acpi_base, &acpi_len))
-        return -1;
+    acpi__e820_reserved(m, &acpi_base, &acpi_len);
     o.ram_top = acpi_len && acpi_base >= LOAD_LOW ? acpi_base : m->ram_size;
     if (read_file(&l, "kernel", bzimage, MAX_FILE, &l.file, &l.size) || parse_header(&l, &o))
         goto out;
@@ -418,6 +417,8 @@ int linuxboot__load(struct machine *m, const char *bzimage, const char *initrd, 
     }
 
     /* Everything fits: write the guest. */
+    if (acpi_len && build_acpi(&l, &rsdp))
+        goto out;
     memcpy(machine__gpa(m, o.load, o.kernel_size), l.file + o.setup_size, o.kernel_size);
     if (rd_size)
         memcpy(machine__gpa(m, rd_addr, rd_size), rd, rd_size);
