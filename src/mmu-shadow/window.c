@@ -74,7 +74,18 @@ static int reserve(struct mmu *mmu, struct window *w)
     w->gen++;
     mmu->total_mapped -= w->mapped;
     w->mapped = 0;
+    if (w != &mmu->phys) {
+        if (!w->present && !(w->present = calloc(1u << 17, 1)))
+            return -ENOMEM;
+        memset(w->present, 0, 1u << 17);
+    }
     return 0;
+}
+
+static void mark_present(struct window *w, uint32_t lin)
+{
+    if (w->present)
+        w->present[lin >> 15] |= (uint8_t)(1u << ((lin >> 12) & 7));
 }
 
 /* Is guest-physical page gpa ordinary RAM (not shadowed by the low ROM copy)? */
@@ -155,9 +166,11 @@ void mmu__destroy(struct machine *m)
         return;
     if (mmu->phys.base)
         munmap(mmu->phys.base, mmu->reserved);
-    for (int i = 0; i < MMU_WINDOWS; i++)
+    for (int i = 0; i < MMU_WINDOWS; i++) {
         if (mmu->win[i].base)
             munmap(mmu->win[i].base, mmu->reserved);
+        free(mmu->win[i].present);
+    }
     for (uint32_t i = 0; mmu->maps && mmu->deps && i <= mmu->ram_pages; i++) {
         free_list(&mmu->maps[i]);
         free_list(&mmu->deps[i]);
@@ -277,11 +290,30 @@ void mmu__sync(struct machine *m)
     }
 }
 
-/* Unmap linear pages [lin, lin+len) of window w. */
+/* Unmap linear pages [lin, lin+len) of window w: only the runs that may be mapped, so the
+ * common page-table write (an entry going from not present to present) costs no syscall. */
 static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint64_t len)
 {
-    mmap(w->base + lin, len, PROT_NONE,
-         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    uint32_t first = lin >> 12, n = (uint32_t)(len >> 12), run = 0;
+
+    for (uint32_t i = 0; i <= n; i++) {
+        uint32_t pg = first + i;
+        bool mapped = i < n && pg < (1u << 20) &&
+                      (!w->present || (w->present[pg >> 3] & (1u << (pg & 7))));
+        if (mapped) {
+            if (w->present)
+                w->present[pg >> 3] &= (uint8_t) ~(1u << (pg & 7));
+            run++;
+            continue;
+        }
+        if (run)
+            mmap(w->base + ((uint64_t)(pg - run) << 12), (uint64_t)run << 12, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        run = 0;
+    }
+    if (first < WINDOW_GUARD / PAGE) /* the wrap-around copies behind the window too */
+        mmap(w->base + WINDOW_SIZE, WINDOW_GUARD, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     bt__lin_unmapped(m, w->cr3, lin, (uint32_t)(len - 1));
 }
 
@@ -356,6 +388,8 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
                 for (uint32_t k = 0; k < run_len; k++)
                     add_node(&mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
                              run_lin + k * PAGE);
+                for (uint32_t k = 0; k < run_len; k++)
+                    mark_present(w, run_lin + k * PAGE);
                 w->mapped += run_len;
                 mmu->total_mapped += run_len;
                 STAT_ADD(mmu_pages_mapped, run_len);
@@ -414,6 +448,7 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
             return MMU_FAULT_EMULATE;
         add_node(&mmu->maps[pn], (unsigned)(w - mmu->win), w->gen, lpage);
     }
+    mark_present(w, lpage);
     w->mapped++;
     mmu->total_mapped++;
     STAT_INC(mmu_pages_mapped);

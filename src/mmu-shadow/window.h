@@ -38,6 +38,7 @@ struct window {
     uint32_t gen;          /* bumped when the window is emptied: stale reverse-map entries */
     uint64_t stamp;        /* LRU */
     uint32_t mapped;       /* pages mapped since the last flush (VMA budget) */
+    uint8_t *present;      /* bit per linear page that may be mapped (paged windows) */
 };
 
 struct rmap_node;
