@@ -24,11 +24,14 @@ $(SANBUILD)/CMakeCache.txt: | deps
 build-san: deps $(SANBUILD)/CMakeCache.txt
 	cmake --build $(SANBUILD) -j $(JOBS)
 
-# The default guest: until Linux boots, the guest test kit's hello kernel.
+# The default guest: Debian's i386 kernel and a busybox initramfs, built from Debian
+# packages by tools/mkinitramfs. You get a shell on the terminal; `poweroff` (or Ctrl-A x)
+# ends tachyon.
+GUEST ?= out/guest
 demo: build
-	./$(BUILD)/tachyon -nographic -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=1 \
-		-kernel $(BUILD)/tests/guest/hello.elf; status=$$?; \
-		echo "tachyon exited with status $$status"; [ $$status -eq 1 ]
+	tools/mkinitramfs $(GUEST)
+	./$(BUILD)/tachyon -m 256 -nographic -kernel $(GUEST)/vmlinuz \
+		-initrd $(GUEST)/initramfs.cpio.gz -append "console=ttyS0 quiet"
 
 test: build build-san
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
