@@ -19,6 +19,8 @@
  * tachyon, as it ends QEMU with -serial stdio. At most one queue's worth is
  * read at a time: when the queue fills, stdin is not watched until the vCPU
  * drains it, so a paste waits in the host's tty buffer instead of being lost.
+ * A regular file on stdin (which epoll refuses) is read whenever the queue
+ * has room, until its end.
  *
  * Time: the timerfd runs on CLOCK_MONOTONIC and virtual time follows it at a
  * fixed offset, measured once at start (vtime.h). A deterministic clock will
@@ -60,6 +62,7 @@ struct events {
     bool started;
     int epfd, timerfd, ctlfd, wakefd;
     int in_fd;       /* host input of the serial port, -1 when none */
+    bool in_always;  /* in_fd is a file epoll cannot watch: always readable */
     void *uart;      /* the UART it feeds */
     bool escapes;    /* Ctrl-A commands are on */
     bool got_escape; /* event thread: the last byte was Ctrl-A */
@@ -198,7 +201,8 @@ static bool escape_filter(struct events *e, uint8_t c)
 
 static void input_unwatch(struct events *e, const char *why)
 {
-    epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->in_fd, NULL);
+    if (!e->in_always)
+        epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->in_fd, NULL);
     if (why) {
         LOG(DEV, 1, "events: serial input: %s; no more input", why);
         e->in_fd = -1;
@@ -253,7 +257,14 @@ static void resume_input(struct events *e)
     if (!room)
         return;
     __atomic_store_n(&e->in_paused, 0, __ATOMIC_SEQ_CST);
-    epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->in_fd, &ev);
+    if (!e->in_always)
+        epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->in_fd, &ev);
+}
+
+/* A file epoll cannot watch has input while it is open and the queue takes it. */
+static bool file_input_ready(struct events *e)
+{
+    return e->in_always && e->in_fd >= 0 && !__atomic_load_n(&e->in_paused, __ATOMIC_SEQ_CST);
 }
 
 static void *event_thread(void *arg)
@@ -263,7 +274,7 @@ static void *event_thread(void *arg)
     bool outstanding = false; /* we kicked and the vCPU has not looked yet */
 
     for (;;) {
-        int n = epoll_wait(e->epfd, ev, 4, outstanding ? REKICK_MS : -1);
+        int n = epoll_wait(e->epfd, ev, 4, file_input_ready(e) ? 0 : outstanding ? REKICK_MS : -1);
         bool want = false;
 
         if (n < 0 && errno != EINTR) {
@@ -286,7 +297,9 @@ static void *event_thread(void *arg)
                 want |= read_input(e);
             }
         }
-        if (n == 0 && outstanding)
+        if (file_input_ready(e))
+            want |= read_input(e);
+        else if (n == 0 && outstanding)
             want = __atomic_load_n(&e->m->cpu->pending_irq, __ATOMIC_ACQUIRE) != 0;
         if (want)
             kick(e);
@@ -362,13 +375,15 @@ int events__start(struct machine *m)
         e->in_fd = STDIN_FILENO;
         e->escapes = m->opt.nographic || !strcmp(spec, "mon:stdio");
         ev.data.fd = e->in_fd;
-        /* EPERM: stdin is a regular file, which epoll cannot watch (and which has no
-         * terminal to set up); such input is not supported. */
-        if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->in_fd, &ev)) {
+        /* EPERM: a regular file or /dev/null, which epoll cannot watch but which is
+         * always readable: the thread reads it whenever the queue has room. */
+        if (!epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->in_fd, &ev)) {
+            tty_raw(e->escapes);
+        } else if (errno == EPERM) {
+            e->in_always = true;
+        } else {
             LOG(DEV, 1, "events: cannot watch stdin (%s); serial input is off", strerror(errno));
             e->in_fd = -1;
-        } else {
-            tty_raw(e->escapes);
         }
     }
 

@@ -29,6 +29,8 @@
 #include "devices/i8042.h"
 #include "devices/i8254.h"
 #include "devices/i8259.h"
+#include "devices/ioapic.h"
+#include "devices/lapic.h"
 #include "devices/mc146818.h"
 #include "devices/pci.h"
 #include "devices/piix4.h"
@@ -54,6 +56,8 @@ static const struct machine_device {
     void (*destroy)(struct machine *m); /* NULL: nothing to free */
 } machine_devices[] = {
     {"i8259", i8259__create, i8259__destroy},
+    {"lapic", lapic__create, lapic__destroy},
+    {"ioapic", ioapic__create, ioapic__destroy},
     {"i8254", i8254__create, i8254__destroy},
     {"mc146818", mc146818__create, mc146818__destroy},
     {"port92", port92__create, port92__destroy},

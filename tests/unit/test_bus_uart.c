@@ -88,8 +88,8 @@ START_TEST(claims_are_checked)
     ck_assert_int_lt(bus__claim_pio(fx, 0x200, 0, &probe_ops, &probe), 0);
     ck_assert_int_lt(bus__claim_pio(fx, COM1, 1, &probe_ops, &probe), 0);  /* the UART has it */
     ck_assert_int_eq(bus__claim_pio(fx, 0x108, 8, &probe_ops, &probe), 0); /* adjacent is fine */
-    ck_assert_int_eq(bus__claim_mmio(fx, 0xfee00000, 0x1000, &probe_ops, &probe), 0);
-    ck_assert_int_lt(bus__claim_mmio(fx, 0xfee00800, 0x1000, &probe_ops, &probe), 0);
+    ck_assert_int_eq(bus__claim_mmio(fx, 0xfed00000, 0x1000, &probe_ops, &probe), 0);
+    ck_assert_int_lt(bus__claim_mmio(fx, 0xfed00800, 0x1000, &probe_ops, &probe), 0);
     ck_assert_int_lt(bus__claim_mmio(fx, 0xfffff000, 0x2000, &probe_ops, &probe), 0);
 }
 END_TEST
@@ -131,19 +131,19 @@ START_TEST(mmio_dispatch)
     uint32_t v;
 
     memset(&probe, 0, sizeof(probe));
-    ck_assert_int_eq(bus__claim_mmio(fx, 0xfec00000, 0x20, &probe_ops, &probe), 0);
-    ck_assert_int_eq(bus__mmio_read(fx, 0xfec00010, 4, &v), 0);
+    ck_assert_int_eq(bus__claim_mmio(fx, 0xfed00000, 0x20, &probe_ops, &probe), 0);
+    ck_assert_int_eq(bus__mmio_read(fx, 0xfed00010, 4, &v), 0);
     ck_assert_uint_eq(probe.offset, 0x10);
     ck_assert_uint_eq(probe.size, 4);
-    ck_assert_int_eq(bus__mmio_write(fx, 0xfec00004, 4, 7), 0);
+    ck_assert_int_eq(bus__mmio_write(fx, 0xfed00004, 4, 7), 0);
     ck_assert_uint_eq(probe.value, 7);
-    ck_assert_int_eq(bus__mmio_read(fx, 0xfed00000, 4, &v), -1);
+    ck_assert_int_eq(bus__mmio_read(fx, 0xfed10000, 4, &v), -1);
     ck_assert_uint_eq(v, 0xffffffff);
-    ck_assert_int_eq(bus__mmio_write(fx, 0xfed00000, 4, 7), -1);
-    ck_assert_int_eq(bus__mmio_claimed(fx, 0xfec0001f), 1);
-    ck_assert_int_eq(bus__mmio_claimed(fx, 0xfec00020), 0);
+    ck_assert_int_eq(bus__mmio_write(fx, 0xfed10000, 4, 7), -1);
+    ck_assert_int_eq(bus__mmio_claimed(fx, 0xfed0001f), 1);
+    ck_assert_int_eq(bus__mmio_claimed(fx, 0xfed00020), 0);
     /* Straddling the end: the claimed byte is dispatched alone, the rest reads all ones. */
-    ck_assert_int_eq(bus__mmio_read(fx, 0xfec0001f, 2, &v), 0);
+    ck_assert_int_eq(bus__mmio_read(fx, 0xfed0001f, 2, &v), 0);
     ck_assert_uint_eq(probe.size, 1);
     ck_assert_uint_eq(v >> 8, 0xff);
 }
@@ -154,7 +154,7 @@ START_TEST(reset_all_resets_each_device_once)
     memset(&probe, 0, sizeof(probe));
     ck_assert_int_eq(bus__claim_pio(fx, 0x100, 4, &probe_ops, &probe), 0);
     ck_assert_int_eq(bus__claim_pio(fx, 0x200, 4, &probe_ops, &probe), 0);
-    ck_assert_int_eq(bus__claim_mmio(fx, 0xfec00000, 0x20, &probe_ops, &probe), 0);
+    ck_assert_int_eq(bus__claim_mmio(fx, 0xfed00000, 0x20, &probe_ops, &probe), 0);
     out(COM1 + SCR, 0x5a);
     bus__reset_all(fx);
     ck_assert_uint_eq(probe.resets, 1);

@@ -5,6 +5,8 @@
  * atkbd and psmouse send them, IRQ 1 per byte, the A20 gate from both the
  * output port and port 0x92, the reset lines, and the POST port 0x80.
  */
+#include <string.h>
+
 #include "devices/bus.h"
 #include "fixture.h"
 
@@ -46,6 +48,13 @@ static void record_irq(struct machine *m, int line, int level)
     irq_level[line] = level;
 }
 
+static void record_irqs(void)
+{
+    memset(irq_level, 0, sizeof(irq_level));
+    memset(irq_edges, 0, sizeof(irq_edges));
+    fx->irq = record_irq;
+}
+
 START_TEST(self_test_and_interface_tests)
 {
     ck_assert_uint_eq(in(STATUS) & (STAT_OBF | STAT_INH), STAT_INH); /* empty, not inhibited */
@@ -85,7 +94,7 @@ END_TEST
 
 START_TEST(linux_probe_aux_loopback_and_irq12)
 {
-    fx->irq = record_irq;
+    record_irqs();
     /* i8042_controller_init: interrupts off while probing */
     out(CMD, 0x60);
     out(DATA, 0x74); /* XLAT, both ports disabled, no INT */
@@ -117,7 +126,7 @@ END_TEST
 
 START_TEST(keyboard_commands)
 {
-    fx->irq = record_irq;
+    record_irqs();
     out(DATA, 0xff); /* reset: ACK, then BAT passed, one IRQ 1 edge per byte */
     ck_assert_uint_eq(in(DATA), 0xfa);
     ck_assert_uint_eq(in(DATA), 0xaa);
@@ -186,7 +195,7 @@ START_TEST(mouse_commands)
 {
     static const uint8_t reset[] = {0xfa, 0xaa, 0x00};
 
-    fx->irq = record_irq;
+    record_irqs();
     out(CMD, 0xd4);
     out(DATA, 0xff);
     for (int i = 0; i < 3; i++) {

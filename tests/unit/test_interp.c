@@ -650,7 +650,8 @@ START_TEST(cpuid_model)
                               CPUID_1_EDX_TSC | CPUID_1_EDX_CMOV | CPUID_1_EDX_SEP),
                       CPUID_1_EDX_SSE2 | CPUID_1_EDX_FXSR | CPUID_1_EDX_CX8 | CPUID_1_EDX_TSC |
                           CPUID_1_EDX_CMOV | CPUID_1_EDX_SEP);
-    ck_assert_uint_eq(r[3] & (CPUID_1_EDX_PAE | CPUID_1_EDX_APIC | CPUID_1_EDX_VME), 0);
+    ck_assert_uint_eq(r[3] & (CPUID_1_EDX_PAE | CPUID_1_EDX_VME), 0);
+    ck_assert_uint_eq(r[3] & CPUID_1_EDX_APIC, CPUID_1_EDX_APIC); /* the machine has a LAPIC */
     cpuid(2, l2);
     ck_assert_uint_eq(l2[0] & 0xff, 1);
     cpuid(0x80000000u, r);
@@ -686,7 +687,8 @@ START_TEST(cpuid_apic_bit_follows_the_machine)
 {
     uint32_t r[4];
 
-    ck_assert_int_eq(bus__claim_mmio(fx, 0xfee00000u, 0x1000, &apic_ops, NULL), 0);
+    /* The machine's own local APIC claims 0xfee00000; a second claim is refused. */
+    ck_assert_int_lt(bus__claim_mmio(fx, 0xfee00000u, 0x1000, &apic_ops, NULL), 0);
     cpuid(1, r);
     ck_assert_uint_eq(r[3] & CPUID_1_EDX_APIC, CPUID_1_EDX_APIC);
     C->apic_base &= ~0x800ull; /* software-disabled APIC: the bit goes away */

@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "monitor/acpi.h"
 #include "monitor/linuxboot.h"
 #include "monitor/multiboot.h"
 
 #define BP LINUXBOOT_BOOT_PARAMS_ADDR
 #define KSIZE 0x10000u /* protected-mode part of the fake kernels */
 #define MiB (1u << 20)
+#define TOP (32 * MiB - ACPI_REGION_SIZE) /* usable RAM ends where the ACPI tables begin */
 
 static char err[512];
 static char *tmpfiles[16];
@@ -232,10 +234,9 @@ START_TEST(zero_page_fields)
     ck_assert_str_eq((char *)fx->ram + LINUXBOOT_CMDLINE_ADDR, "console=ttyS0 nokaslr");
     ck_assert_uint_eq(rd32(BP + 0x218), 0); /* no initrd */
     ck_assert_uint_eq(rd32(BP + 0x21c), 0);
-    ck_assert_uint_eq(rd32(BP + 0x1e0), 31 * 1024);       /* alt_mem_k */
-    ck_assert_uint_eq(rd32(BP + 0x000) >> 16, 31 * 1024); /* ext_mem_k */
-    ck_assert_uint_eq(rd64(BP + 0x070), 0);               /* no ACPI yet */
-    ck_assert_uint_eq(fx->ram[BP + 0x400], 0);            /* the rest is zero */
+    ck_assert_uint_eq(rd32(BP + 0x1e0), (TOP - MiB) / 1024);       /* alt_mem_k */
+    ck_assert_uint_eq(rd32(BP + 0x000) >> 16, (TOP - MiB) / 1024); /* ext_mem_k */
+    ck_assert_uint_eq(fx->ram[BP + 0x400], 0);                     /* the rest is zero */
     /* the BIOS data area a BIOS would have filled */
     ck_assert_uint_eq(rd32(0x400) & 0xffff, 0x3f8);
     ck_assert_uint_eq(rd32(0x40e) & 0xffff, 0x9fc0);
@@ -249,17 +250,15 @@ START_TEST(e820_map)
         uint64_t base, len;
         uint32_t type;
     } want[] = {
-        {0, 0x9fc00, 1},
-        {0x9fc00, 0x400, 2},
-        {0xf0000, 0x10000, 2},
-        {0x100000, 31 * MiB, 1},
+        {0, 0x9fc00, 1},          {0x9fc00, 0x400, 2},        {0xf0000, 0x10000, 2},
+        {0x100000, TOP - MiB, 1}, {TOP, ACPI_REGION_SIZE, 2},
     };
     int n;
 
     load_ok(bzimage(&defaults), NULL, NULL);
     n = fx->ram[BP + 0x1e8];
-    ck_assert_int_eq(n, fx->rom_size ? 5 : 4);
-    for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(n, fx->rom_size ? 6 : 5);
+    for (int i = 0; i < 5; i++) {
         uint32_t e = BP + 0x2d0 + (uint32_t)i * 20;
 
         ck_assert_uint_eq(rd64(e), want[i].base);
@@ -267,12 +266,25 @@ START_TEST(e820_map)
         ck_assert_uint_eq(rd32(e + 16), want[i].type);
     }
     if (fx->rom_size) {
-        uint32_t e = BP + 0x2d0 + 4 * 20;
+        uint32_t e = BP + 0x2d0 + 5 * 20;
 
         ck_assert_uint_eq(rd64(e), 0x100000000ull - fx->rom_size);
         ck_assert_uint_eq(rd64(e + 8), fx->rom_size);
         ck_assert_uint_eq(rd32(e + 16), 2);
     }
+}
+END_TEST
+
+/* The tables are built and their RSDP handed over in boot_params.acpi_rsdp_addr. */
+START_TEST(acpi_rsdp_passed)
+{
+    uint64_t rsdp;
+
+    load_ok(bzimage(&defaults), NULL, NULL);
+    rsdp = rd64(BP + 0x070);
+    ck_assert_uint_ge(rsdp, TOP);
+    ck_assert_uint_lt(rsdp, 32 * MiB);
+    ck_assert_mem_eq(fx->ram + rsdp, "RSD PTR ", 8);
 }
 END_TEST
 
@@ -286,8 +298,8 @@ START_TEST(initrd_placed_high_and_aligned)
     size = rd32(BP + 0x21c);
     ck_assert_uint_eq(size, 100000);
     ck_assert_uint_eq(at & 0xfff, 0);
-    ck_assert_uint_le(at + size, 32 * MiB);
-    ck_assert_uint_gt(at + size + 0x1000, 32 * MiB); /* as high as it goes */
+    ck_assert_uint_le(at + size, TOP);          /* below the ACPI tables */
+    ck_assert_uint_gt(at + size + 0x1000, TOP); /* and as high as it goes */
     ck_assert_uint_eq(fx->ram[at], 0x5c);
     ck_assert_uint_eq(fx->ram[at + size - 1], 0x5c);
 }
@@ -440,6 +452,7 @@ int main(void)
     tcase_add_test(load, unaligned_pref_address_loads_low);
     tcase_add_test(load, zero_page_fields);
     tcase_add_test(load, e820_map);
+    tcase_add_test(load, acpi_rsdp_passed);
     tcase_add_test(load, initrd_placed_high_and_aligned);
     tcase_add_test(load, initrd_respects_initrd_addr_max);
     tcase_add_test(load, entry_state);

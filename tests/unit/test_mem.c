@@ -165,16 +165,16 @@ END_TEST
 
 START_TEST(mmio_high_and_its_edge)
 {
-    claim(0xfec00000u, 0x20);
-    ck_assert_uint_eq(mem__phys_read(fx, 0xfec00010u, 4), 0x44332211u);
+    claim(0xfed00000u, 0x20);
+    ck_assert_uint_eq(mem__phys_read(fx, 0xfed00010u, 4), 0x44332211u);
     ck_assert_uint_eq(probe.off[0], 0x10);
     ck_assert_uint_eq(probe.size[0], 4);
     /* The last two bytes of the device, then two unassigned bytes. */
-    ck_assert_uint_eq(mem__phys_read(fx, 0xfec0001eu, 4), 0xffff2211u);
+    ck_assert_uint_eq(mem__phys_read(fx, 0xfed0001eu, 4), 0xffff2211u);
     ck_assert_uint_eq(probe.off[1], 0x1e);
     ck_assert_uint_eq(probe.size[1], 2);
     /* 8-byte accesses reach a device as two 4-byte ones. */
-    mem__phys_write(fx, 0xfec00000u, 8, 0x1111111122222222ull);
+    mem__phys_write(fx, 0xfed00000u, 8, 0x1111111122222222ull);
     ck_assert_int_eq(probe.writes, 2);
     ck_assert_uint_eq(probe.val[2], 0x22222222u);
     ck_assert_uint_eq(probe.off[3], 4);

@@ -80,6 +80,7 @@ START_TEST(machine_interrupt_input_is_the_pic)
     ck_assert(!fx->intr_pending(fx));
     ck_assert_uint_eq(in(M_DATA), 0xff); /* masked until the guest programs a vector base */
     ck_assert_uint_eq(in(S_DATA), 0xff);
+    ck_assert_uint_eq(bus__pio_read(fx, M_CMD, 2) >> 8, 0xff); /* IRR, then IMR: bytewise */
     ck_assert_uint_eq(in(ELCR1), 0);
     ck_assert_uint_eq(in(ELCR2), 0);
 }

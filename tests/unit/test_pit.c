@@ -242,8 +242,8 @@ START_TEST(readback_latches_several_channels)
     at(10);
     out(CTRL, 0xc6); /* read-back: count and status of channels 0 and 1 */
     at(20);
-    ck_assert_uint_eq(in(CH0), 0x80 | 0x34);        /* status first: OUT high, RW=3, mode 2 */
-    ck_assert_uint_eq(read16(CH0), 990); /* then the count latched at 10 */
+    ck_assert_uint_eq(in(CH0), 0x80 | 0x34); /* status first: OUT high, RW=3, mode 2 */
+    ck_assert_uint_eq(read16(CH0), 990);     /* then the count latched at 10 */
     ck_assert_uint_eq(in(0x41), 0x80 | 0x34);
     ck_assert_uint_eq(read16(0x41), 1990);
     ck_assert_uint_eq(read16(CH0), 980); /* live again */

@@ -349,6 +349,10 @@ START_TEST(nmi_mask_bit_of_the_index)
     ck_assert_uint_eq(bus__pio_read(fx, DATA, 1), 0x80);
     wr(REG_D, 0x00); /* read-only: ignored */
     ck_assert_uint_eq(rd(REG_D), 0x80);
+    bus__pio_write(fx, INDEX, 2, 0x41 | 0x33 << 8); /* index and data in one outw */
+    ck_assert_uint_eq(rd(0x41), 0x33);
+    bus__pio_write(fx, INDEX, 1, 0x41);
+    ck_assert_uint_eq(bus__pio_read(fx, INDEX, 2), 0x33ff);
 }
 END_TEST
 

@@ -268,6 +268,29 @@ START_TEST(serial_input_reaches_com1)
 }
 END_TEST
 
+START_TEST(serial_input_from_a_regular_file)
+{
+    char path[] = "/tmp/tachyon-stdin-XXXXXX";
+    int fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "file!", 5), 5);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    ck_assert_int_eq(dup2(fd, STDIN_FILENO), STDIN_FILENO);
+    close(fd);
+    unlink(path);
+    ck_assert_int_eq(events__start(fx), 0);
+    bus__pio_write(fx, COM1 + 2, 1, 0x01);
+    ck_assert(wait_kick(fx, 2000));
+    usleep(20000);
+    events__drain(fx);
+    for (const char *p = "file!"; *p; p++)
+        ck_assert_uint_eq(in(COM1), (uint8_t)*p);
+    ck_assert_uint_eq(in(COM1 + 5) & 1, 0);
+    events__stop(fx);
+}
+END_TEST
+
 START_TEST(escapes)
 {
     struct options opt = {0};
@@ -344,6 +367,7 @@ static Suite *timer_suite(void)
     tcase_add_test(e, timerfd_kicks_the_vcpu);
     tcase_add_test(e, wait_wakes_on_timer);
     tcase_add_test(e, serial_input_reaches_com1);
+    tcase_add_test(e, serial_input_from_a_regular_file);
     tcase_add_test(e, escapes);
     tcase_add_test(e, no_escapes_without_nographic);
     suite_add_tcase(s, e);
