@@ -329,7 +329,11 @@ static void downgrade(struct machine *m, uint32_t pn)
             free(n);
             continue;
         }
-        mprotect(w->base + n->lin, PAGE, PROT_READ);
+        /* Only a page still mapped: mprotect on an unmapped (PROT_NONE anonymous) page
+         * would make it readable zeros, and the guest would read them instead of faulting.
+         * A page remapped elsewhere since merely takes one more fault. */
+        if (!w->present || (w->present[n->lin >> 15] & (1u << ((n->lin >> 12) & 7))))
+            mprotect(w->base + n->lin, PAGE, PROT_READ);
         pp = &n->next;
     }
 }
@@ -592,4 +596,15 @@ void mmu__invlpg(struct machine *m, uint32_t lin)
     for (int i = 0; i < MMU_WINDOWS; i++)
         if (mmu->win[i].used && mmu->win[i].cr3 == cr3)
             unmap_range(m, &mmu->win[i], lin & ~(PAGE - 1), PAGE);
+}
+
+void mmu__trap_writes(struct machine *m, uint32_t gpa, uint32_t len)
+{
+    struct mmu *mmu = m->mmu;
+
+    for (uint32_t pn = gpa / PAGE; pn <= (gpa + len - 1) / PAGE && pn < mmu->ram_pages; pn++) {
+        set_bit(mmu->table_pages, pn, true);
+        downgrade(m, pn);
+        mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
+    }
 }

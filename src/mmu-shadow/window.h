@@ -85,6 +85,10 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
  * mode). Returns 0, or -1 with a #PF in *f. */
 int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_fault *f);
 
+/* Test hook: make every write to [gpa, gpa+len) by translated code fault and be emulated, as
+ * writes to page tables are (the differential test checks the interpreter this way). */
+void mmu__trap_writes(struct machine *m, uint32_t gpa, uint32_t len);
+
 /* INVLPG: drop the page at lin from the windows of the current address space. */
 void mmu__invlpg(struct machine *m, uint32_t lin);
 

@@ -11,6 +11,7 @@
  * machine, which with -no-reboot ends the run.
  */
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

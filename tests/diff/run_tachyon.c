@@ -27,6 +27,7 @@
 
 #include "bt/bt.h"
 #include "mmu-shadow/mem.h"
+#include "mmu-shadow/window.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
 
@@ -98,6 +99,13 @@ void tachyon_run(struct tachyon *t, const struct snippet *s, struct diff_result 
     mem__phys_write_buf(m, DIFF_DATA_BASE, s->data, DIFF_DATA_SIZE);
     if (t->flush && m->bt) /* the TC exists after the first machine__run() */
         bt__flush(m);
+    if (getenv("TACHYON_DIFF_TRAPWRITES")) {
+        /* Every store to the data area faults and is emulated: checks the interpreter. */
+        if (!m->mmu && mmu__init(m) < 0)
+            abort();
+        mmu__trap_writes(m, DIFF_DATA_BASE, DIFF_DATA_SIZE);
+    }
+
 
     vcpu_load_flat32(c);
     for (int i = 0; i < 8; i++)

@@ -289,6 +289,34 @@ START_TEST(interrupt_between_miss_and_link)
 }
 END_TEST
 
+START_TEST(stale_reverse_map_does_not_expose_zeros)
+{
+    /* Regression: a page unmapped from the shadow (its PTE cleared) kept its reverse-map
+     * entry; when the physical page later became protected (here: code is run from it
+     * through another alias), the stale entry's mprotect turned the unmapped linear page
+     * into readable zeros, and the guest read 0 instead of taking #PF. */
+    const uint32_t pd = 0x10000, pt = 0x11000, lin = 0x300000, alias = 0x380000;
+    struct vcpu *c = fx->cpu;
+
+    for (uint32_t i = 0; i < 1024; i++)
+        *(uint32_t *)(fx->ram + pt + 4 * i) = i << 12 | 3;
+    *(uint32_t *)(fx->ram + pt + 4 * (alias >> 12)) = lin | 3;
+    *(uint32_t *)(fx->ram + pd) = pt | 3;
+    fx->ram[lin] = 0xc3;                     /* ret, run through the alias */
+    c->cr3 = pd;
+    c->cr0 |= CR0_PG;
+    c->idtr.limit = 0;                       /* a #PF escalates to a triple fault */
+    static const uint8_t code[] = {
+        0xa1, 0x00, 0x00, 0x30, 0x00,                         /* mov eax, [lin]: mapped */
+        0xc7, 0x05, 0x00, 0x1c, 0x01, 0x00, 0, 0, 0, 0,       /* mov [pt + 0xc00], 0 */
+        0xe8, 0xec, 0xff, 0x27, 0x00,                         /* call alias (rel to 0x100014) */
+        0xa1, 0x00, 0x00, 0x30, 0x00,                         /* mov eax, [lin]: #PF */
+        0xf4};
+    ck_assert_int_eq(run_code(code, sizeof(code)), RUN_RESET);
+    ck_assert_uint_eq(c->cr2, lin);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bt/run");
@@ -308,6 +336,7 @@ static Suite *suite(void)
     tcase_add_test(tc, addr16_and_high_byte);
     tcase_add_test(tc, inline_string_ops);
     tcase_add_test(tc, interrupt_between_miss_and_link);
+    tcase_add_test(tc, stale_reverse_map_does_not_expose_zeros);
     tcase_add_test(tc, string_ops_cannot_leave_the_window);
     tcase_add_test(tc, string_ops_downward_across_zero);
     suite_add_tcase(s, tc);

@@ -1,0 +1,70 @@
+/*
+ * SCSI as the host adapter and its targets share it: bus phases (SCSI-2 / SPI, the values
+ * of the MSG, C/D and I/O lines), status bytes, messages, sense keys and the additional
+ * sense codes the disks report (SPC-4).
+ */
+#ifndef TACHYON_SCSI_H
+#define TACHYON_SCSI_H
+
+/* Bus phases: MSG (bit 2), C/D (bit 1), I/O (bit 0). */
+#define SCSI_PHASE_DATA_OUT 0
+#define SCSI_PHASE_DATA_IN 1
+#define SCSI_PHASE_COMMAND 2
+#define SCSI_PHASE_STATUS 3
+#define SCSI_PHASE_MSG_OUT 6
+#define SCSI_PHASE_MSG_IN 7
+
+#define SCSI_MAX_TARGETS 7 /* IDs 0-6; the host adapter is ID 7 */
+#define SCSI_MAX_CDB 16
+
+/* Status bytes (SAM-5). */
+#define SCSI_STATUS_GOOD 0x00
+#define SCSI_STATUS_CHECK_CONDITION 0x02
+#define SCSI_STATUS_BUSY 0x08
+
+/* Messages (SPI-5). */
+#define SCSI_MSG_COMMAND_COMPLETE 0x00
+#define SCSI_MSG_EXTENDED 0x01
+#define SCSI_MSG_SAVE_DATA_POINTER 0x02
+#define SCSI_MSG_RESTORE_POINTERS 0x03
+#define SCSI_MSG_DISCONNECT 0x04
+#define SCSI_MSG_INITIATOR_DETECTED_ERROR 0x05
+#define SCSI_MSG_ABORT_TASK_SET 0x06
+#define SCSI_MSG_MESSAGE_REJECT 0x07
+#define SCSI_MSG_NOP 0x08
+#define SCSI_MSG_PARITY_ERROR 0x09
+#define SCSI_MSG_TARGET_RESET 0x0c
+#define SCSI_MSG_ABORT_TASK 0x0d
+#define SCSI_MSG_CLEAR_TASK_SET 0x0e
+#define SCSI_MSG_SIMPLE_TAG 0x20
+#define SCSI_MSG_HEAD_OF_QUEUE_TAG 0x21
+#define SCSI_MSG_ORDERED_TAG 0x22
+#define SCSI_MSG_IGNORE_WIDE_RESIDUE 0x23
+#define SCSI_MSG_IDENTIFY 0x80
+#define SCSI_MSG_IDENTIFY_DISCPRIV 0x40
+
+/* Sense keys. */
+#define SCSI_SENSE_NO_SENSE 0x0
+#define SCSI_SENSE_NOT_READY 0x2
+#define SCSI_SENSE_MEDIUM_ERROR 0x3
+#define SCSI_SENSE_HARDWARE_ERROR 0x4
+#define SCSI_SENSE_ILLEGAL_REQUEST 0x5
+#define SCSI_SENSE_UNIT_ATTENTION 0x6
+#define SCSI_SENSE_DATA_PROTECT 0x7
+#define SCSI_SENSE_ABORTED_COMMAND 0xb
+
+/* Additional sense code and qualifier, as (ASC << 8) | ASCQ. */
+#define SCSI_ASC_NONE 0x0000
+#define SCSI_ASC_WRITE_ERROR 0x0c00
+#define SCSI_ASC_UNRECOVERED_READ_ERROR 0x1100
+#define SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR 0x1a00
+#define SCSI_ASC_INVALID_OPCODE 0x2000
+#define SCSI_ASC_LBA_OUT_OF_RANGE 0x2100
+#define SCSI_ASC_INVALID_FIELD_IN_CDB 0x2400
+#define SCSI_ASC_LUN_NOT_SUPPORTED 0x2500
+#define SCSI_ASC_WRITE_PROTECTED 0x2700
+#define SCSI_ASC_POWER_ON_RESET 0x2900
+#define SCSI_ASC_SAVING_PARAMS_NOT_SUPPORTED 0x3900
+#define SCSI_ASC_INTERNAL_TARGET_FAILURE 0x4400
+
+#endif
