@@ -35,6 +35,7 @@ enum callout {
     CALLOUT_INTERP,   /* run the instruction at EIP in the interpreter */
     CALLOUT_UD,       /* raise #UD at EIP (invalid or unadvertised instruction) */
     CALLOUT_NM,       /* raise #NM at EIP (FPU/SSE with CR0.TS or CR0.EM) */
+    CALLOUT_DB,       /* an enabled DR0-DR3 execution breakpoint matches EIP */
 };
 
 int bt__init(struct machine *m);

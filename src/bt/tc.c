@@ -144,6 +144,8 @@ void bt__flush(struct machine *m)
 {
     struct bt *bt = m->bt;
 
+    if (!bt)
+        return;
     free_blocks(bt);
     bt->tc_free = bt->tc + TC_STUB_SIZE;
     for (int i = 0; i < LOOKUP_TABLES; i++)

@@ -749,6 +749,15 @@ static void emit_loop(struct build *b, const struct dinsn *d)
     emit_exit_jmp(b, taken);
 }
 
+/* Is an execution breakpoint (DR7 L/G enabled, R/W = 00) set at linear address lin? */
+static bool exec_breakpoint(const struct vcpu *c, uint32_t lin)
+{
+    for (int i = 0; i < 4; i++)
+        if ((c->dr[7] >> (2 * i)) & 3 && !((c->dr[7] >> (16 + 4 * i)) & 3) && c->dr[i] == lin)
+            return true;
+    return false;
+}
+
 /* Emit one instruction; returns false if the block must end after it. */
 static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
 {
@@ -976,6 +985,8 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
         b->x.fixup_reg = -1;
         if (i == check_at)
             emit_budget(b, i, save_flags, &budget_jcc);
+        if ((c->dr[7] & 0xff) && exec_breakpoint(c, cs_base + d->eip))
+            emit_callout(b, d, CALLOUT_DB, true); /* a fault: before the instruction runs */
         fell_through = emit_insn(b, d, kinds[i]);
         b->map[i].fixup_reg = (int8_t)b->x.fixup_reg;
     }

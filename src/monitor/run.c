@@ -95,6 +95,19 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
     case CALLOUT_NM:
         exc.vector = 7;
         return raise_exc(m, &exc);
+    case CALLOUT_DB:
+        if (c->eflags_sys & EFL_RF) {
+            /* RF (set by the handler's IRET image) lets the instruction run once. */
+            c->eflags_sys &= ~EFL_RF;
+            *fell_through = true;
+            return -1;
+        }
+        c->dr[6] &= ~0xfu;
+        for (int i = 0; i < 4; i++)
+            if ((c->dr[7] >> (2 * i)) & 3 && c->dr[i] == c->seg[SEG_CS].base + c->eip)
+                c->dr[6] |= 1u << i;
+        exc.vector = 1;
+        return raise_exc(m, &exc);
     default:
         break;
     }
@@ -278,6 +291,8 @@ static int run_interrupts(struct machine *m)
     if (v < 0)
         return -1;
     c->halted = false;
+    STAT_INC(cpu_interrupts);
+    stats.interrupts_by_vector[v & 0xff]++;
     r = cpu__deliver(m, v, false, 0, DELIVER_EXTERNAL);
     if (r == DELIVER_TRIPLE_FAULT)
         return RUN_RESET;
@@ -314,6 +329,8 @@ int machine__run(struct machine *m)
     uint64_t link_site = 0;
     uint32_t link_eip = 0;
     bool link_pending = false;
+    const uint32_t mode_bits = MODE_PE | MODE_PG | MODE_VM86 | MODE_CODE32;
+    uint32_t last_mode = bt__mode(c);
 
     while (r < 0) {
         void *pc;
@@ -347,6 +364,12 @@ int machine__run(struct machine *m)
             uint64_t gen = bt__generation(m);
             struct mem_fault mf;
             bool link = link_pending && link_eip == c->eip;
+            uint32_t mode = bt__mode(c);
+            if ((mode ^ last_mode) & (3u << MODE_CPL_SHIFT))
+                STAT_INC(cpu_privilege_changes);
+            if ((mode ^ last_mode) & mode_bits)
+                STAT_INC(cpu_mode_switches);
+            last_mode = mode;
             mmu__sync(m);
             pc = bt__lookup(m, &mf);
             link_pending = false;
@@ -385,11 +408,13 @@ int machine__run(struct machine *m)
             break;
         case EXIT_CALLOUT: {
             uint32_t mode0 = bt__mode(c);
-            uint64_t cont = c->exit_pc;
+            uint64_t cont = c->exit_pc, gen0 = bt__generation(m);
             bool fell_through;
             r = run_callout(m, &fell_through);
+            /* Resume in the same block unless anything moved: EIP, the mode, or the TC
+             * itself (a debug-register write flushes it). */
             if (r < 0 && cont && fell_through && !c->halted && bt__mode(c) == mode0 &&
-                m->request == REQ_NONE)
+                bt__generation(m) == gen0 && m->request == REQ_NONE)
                 resume = (void *)cont;
             break;
         }

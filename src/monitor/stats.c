@@ -42,6 +42,10 @@ void stats_print_text(FILE *f)
         if (stats.callouts_by_mnemonic[i])
             fprintf(f, "%-24s %14llu\n", ZydisMnemonicGetString((ZydisMnemonic)i),
                     (unsigned long long)stats.callouts_by_mnemonic[i]);
+    fprintf(f, "-- external interrupts by vector --\n");
+    for (int i = 0; i < 256; i++)
+        if (stats.interrupts_by_vector[i])
+            fprintf(f, "vector %-17d %14llu\n", i, (unsigned long long)stats.interrupts_by_vector[i]);
     fprintf(f, "-- guest exceptions by vector --\n");
     for (int i = 0; i < 32; i++)
         if (stats.exceptions_by_vector[i])
@@ -78,6 +82,13 @@ int stats_write_json(const char *path)
     for (int i = 0; i < 32; i++)
         if (stats.exceptions_by_vector[i]) {
             fprintf(f, "%s\"%d\": %llu", sep, i, (unsigned long long)stats.exceptions_by_vector[i]);
+            sep = ", ";
+        }
+    fprintf(f, "},\n  \"interrupts_by_vector\": {");
+    sep = "";
+    for (int i = 0; i < 256; i++)
+        if (stats.interrupts_by_vector[i]) {
+            fprintf(f, "%s\"%d\": %llu", sep, i, (unsigned long long)stats.interrupts_by_vector[i]);
             sep = ", ";
         }
     fprintf(f, "}\n}\n");

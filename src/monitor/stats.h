@@ -19,6 +19,7 @@ struct stats {
     uint64_t exits_by_cause[STATS_MAX_EXIT];
     uint64_t callouts_by_mnemonic[STATS_MAX_CALLOUT];
     uint64_t exceptions_by_vector[32];
+    uint64_t interrupts_by_vector[256];
 };
 
 extern struct stats stats;

@@ -18,6 +18,7 @@
  * breakpoints do not fire yet.
  */
 #include "monitor/sysinsn.h"
+#include "bt/bt.h"
 #include "mmu-shadow/window.h"
 
 #include <string.h>
@@ -316,6 +317,8 @@ static int mov_dr(struct sx *x, bool to_dr, int n, const ZydisDecodedOperand *gp
     else if (n == 7)
         v = (v & DR7_VALID) | DR7_FIXED;
     c->dr[n] = v;
+    if (n <= 3 || n == 7)
+        bt__flush(x->m); /* translations carry breakpoint checks: rebuild them */
     return INTERP_OK;
 }
 
