@@ -68,6 +68,12 @@ void bt__paging_changed(struct machine *m);
 /* Drop everything (mode-table changes, TC full, guest asked for a full flush). */
 void bt__flush(struct machine *m);
 
+/* Adaptive retranslation: the translated instruction at host pc faulted and its access was
+ * emulated. The second time for the same guest instruction, its block is dropped and the
+ * instruction is translated from then on as a callout to the interpreter, which does the
+ * access without a host signal (writes to page tables, MMIO). */
+void bt__emulated_at(struct machine *m, uint64_t pc);
+
 /* Host-fault support: map a host PC inside the TC to the guest instruction.
  * Fills *eip and *fixup_reg (host register saved in R9 that must be restored, or -1).
  * Returns false if pc is not inside translated guest code. Async-signal-safe. */

@@ -169,10 +169,18 @@ static inline uint8_t *emit_jcc(struct emitter *e, int cc, const void *target)
     return site;
 }
 
+/* Patched only while the vCPU is outside the TC, so a plain (possibly unaligned) store does. */
 static inline void patch_rel32(uint8_t *site, const void *target)
 {
     int32_t rel = (int32_t)((const uint8_t *)target - (site + 4));
-    __atomic_store_n((uint32_t *)site, (uint32_t)rel, __ATOMIC_RELAXED);
+    memcpy(site, &rel, 4);
+}
+
+static inline int32_t read_rel32(const uint8_t *site)
+{
+    int32_t rel;
+    memcpy(&rel, site, 4);
+    return rel;
 }
 
 static inline void emit_pushfq(struct emitter *e)

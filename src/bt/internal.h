@@ -19,6 +19,7 @@
 #define BLOCK_MAX_HOST 8192          /* worst case per block; checked before each block */
 #define BLOCK_HASH_BITS 16
 #define LOOKUP_BITS 16               /* inline indirect-branch table entries: 64 Ki */
+#define HOT_SLOTS 4096               /* adaptively retranslated instructions remembered */
 #define LOOKUP_TABLES 16             /* tables kept for distinct (mode, CS base, CR3) */
 
 /* Host scratch registers (DESIGN.md §1: R8-R11 are the translator's). */
@@ -107,10 +108,16 @@ struct bt {
     uint64_t stamp;
     uint64_t generation;     /* flushes so far */
 
+    /* Adaptive retranslation: guest-physical addresses of instructions whose accesses are
+     * emulated (open addressing; value: 1 = seen once, 2 = translate as a callout). */
+    uint32_t hot_key[HOT_SLOTS];
+    uint8_t hot_state[HOT_SLOTS];
+
     ZydisDecoder dec32, dec16;
 };
 
 /* tc.c */
+bool tc__hot(struct bt *bt, uint32_t gpa); /* instruction at gpa is to be a callout */
 struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode, uint32_t phys);
 void tc__insert(struct bt *bt, struct block *b);
 struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, uint32_t cr3);

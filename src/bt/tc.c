@@ -467,3 +467,50 @@ void bt__enter(struct machine *m, void *pc)
 {
     m->bt->enter(m->cpu, pc);
 }
+
+/* Slot of gpa in the hot table (open addressing, linear probe; a full table drops its
+ * oldest knowledge by overwriting the home slot). */
+static unsigned hot_slot(struct bt *bt, uint32_t gpa, bool insert)
+{
+    unsigned h = (gpa * 0x9e3779b1u) >> (32 - 12);
+
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned s = (h + i) & (HOT_SLOTS - 1);
+        if (bt->hot_state[s] && bt->hot_key[s] == gpa)
+            return s;
+        if (!bt->hot_state[s])
+            return insert ? s : HOT_SLOTS;
+    }
+    return insert ? h & (HOT_SLOTS - 1) : HOT_SLOTS;
+}
+
+bool tc__hot(struct bt *bt, uint32_t gpa)
+{
+    unsigned s = hot_slot(bt, gpa, false);
+    return s < HOT_SLOTS && bt->hot_state[s] == 2;
+}
+
+void bt__emulated_at(struct machine *m, uint64_t pc)
+{
+    struct bt *bt = m->bt;
+    struct block *b = block_at(bt, pc);
+    uint32_t off, gpa;
+    unsigned s;
+    int i;
+
+    if (!b || b->dead)
+        return;
+    off = (uint32_t)(pc - (uint64_t)b->host);
+    for (i = b->ninsn - 1; i > 0 && b->map[i].host_off > off; i--)
+        ;
+    gpa = b->phys + (b->map[i].eip - b->eip);
+    s = hot_slot(bt, gpa, true);
+    if (bt->hot_state[s] && bt->hot_key[s] == gpa && bt->hot_state[s] >= 1) {
+        bt->hot_state[s] = 2;
+        drop_block(bt, b); /* retranslated on next use, with the instruction as a callout */
+        STAT_INC(bt_adaptive);
+        return;
+    }
+    bt->hot_key[s] = gpa;
+    bt->hot_state[s] = 1;
+}

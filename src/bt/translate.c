@@ -404,6 +404,29 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     return K_IDENT;
 }
 
+/* Instructions the interpreter runs completely, so that adaptive retranslation may turn
+ * them into callouts (bt__emulated_at): the data-moving and arithmetic instructions that
+ * write page tables and device registers. */
+static bool interp_handles(ZydisMnemonic mn)
+{
+    switch (mn) {
+    case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_ADC:
+    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_AND: case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_XOR: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_TEST:
+    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NOT:
+    case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_XCHG: case ZYDIS_MNEMONIC_CMPXCHG:
+    case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_PUSH:
+    case ZYDIS_MNEMONIC_POP: case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW:
+    case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW:
+    case ZYDIS_MNEMONIC_STOSD:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool ends_block(enum kind k)
 {
     switch (k) {
@@ -949,6 +972,11 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
             break;
         }
         kinds[b->n] = classify(b, d);
+        if ((kinds[b->n] == K_IDENT || kinds[b->n] == K_PUSH || kinds[b->n] == K_POP ||
+             kinds[b->n] == K_STRING) &&
+            interp_handles(d->in.mnemonic) && d->in.machine_mode == ZYDIS_MACHINE_MODE_LEGACY_32 &&
+            tc__hot(bt, phys + (eip - c->eip)))
+            kinds[b->n] = K_CALLOUT; /* its accesses keep being emulated: skip the signal */
         lastpage = (lin + d->len - 1) & ~0xfffu;
         guest_bytes += d->len;
         eip += d->len;
@@ -1034,7 +1062,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
         if (b->exits[i].far)
             continue;
         blk->exits[blk->nexits].site = b->exits[i].site;
-        blk->exits[blk->nexits].stub = b->exits[i].site + 4 + *(int32_t *)b->exits[i].site;
+        blk->exits[blk->nexits].stub = b->exits[i].site + 4 + read_rel32(b->exits[i].site);
         blk->nexits++;
     }
     memcpy(blk->map, b->map, b->n * sizeof(struct insn_map));

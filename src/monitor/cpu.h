@@ -142,6 +142,7 @@ struct vcpu {
     int fault_signo;
     int fault_code;
     uint64_t fault_host_addr;
+    uint64_t fault_pc;     /* host PC of the faulting instruction in the TC */
     uint32_t fault_linear;
     uint32_t fault_is_write;
 

@@ -197,6 +197,7 @@ static int run_fault(struct machine *m)
         st = interp__step(m, &exc);
         if (st == INTERP_OK) {
             c->step_done = true;
+            bt__emulated_at(m, c->fault_pc);
             return -1;
         }
         if (st == INTERP_EXCEPTION)
