@@ -42,6 +42,8 @@ static inline void emit1(struct emitter *e, uint8_t b)
 
 static inline void emit_bytes(struct emitter *e, const void *src, size_t n)
 {
+    if (!n)
+        return; /* src may be NULL for "no prefixes" */
     if ((size_t)(e->end - e->p) < n) {
         e->overflow = true;
         e->p = e->end;

@@ -78,7 +78,6 @@ static int set_bool(const char *key, const char *v, bool *out, char *err, size_t
 int blockdev__parse_spec(const char *spec, struct drive_spec *d, char *err, size_t errlen)
 {
     char buf[4200], *tok, *save = NULL;
-    bool have_if = false;
 
     memset(d, 0, sizeof(*d));
     if (strlen(spec) >= sizeof(buf)) {
@@ -114,12 +113,15 @@ int blockdev__parse_spec(const char *spec, struct drive_spec *d, char *err, size
                 return -1;
             }
         } else if (!strcmp(tok, "if")) {
-            if (strcmp(v, "none")) {
-                snprintf(err, errlen, "if=%s: only if=none is supported (attach the drive "
-                         "with -device scsi-hd,drive=ID)", v);
+            /* none: attached by a -device (scsi-hd); ide: QEMU's default interface */
+            if (strcmp(v, "none") && strcmp(v, "ide")) {
+                snprintf(err, errlen, "if=%s: supported are if=none (attach with -device "
+                         "scsi-hd,drive=ID) and if=ide", v);
                 return -1;
             }
-            have_if = true;
+            d->if_none = !strcmp(v, "none");
+        } else if (!strcmp(tok, "index") || !strcmp(tok, "media")) {
+            /* the IDE disk's business: kept in the spec string */
         } else if (!strcmp(tok, "readonly")) {
             if (set_bool(tok, v, &d->readonly, err, errlen))
                 return -1;
@@ -136,17 +138,12 @@ int blockdev__parse_spec(const char *spec, struct drive_spec *d, char *err, size
             }
         } else {
             snprintf(err, errlen, "unknown key '%s' (known: file, if, id, format, readonly, "
-                     "snapshot, cache)", tok);
+                     "snapshot, cache, index, media)", tok);
             return -1;
         }
     }
     if (!d->file[0]) {
         snprintf(err, errlen, "file= is missing");
-        return -1;
-    }
-    if (!have_if || !d->id[0]) {
-        snprintf(err, errlen, "give if=none and id=ID, and attach the drive with "
-                 "-device scsi-hd,drive=ID");
         return -1;
     }
     return 0;

@@ -21,7 +21,7 @@ struct drive_spec {
     char file[4096];  /* file= */
     bool readonly;    /* readonly=on */
     bool snapshot;    /* snapshot=on */
-    bool if_none;     /* if=none (the only interface for SCSI disks) */
+    bool if_none;     /* if=none: attached by -device scsi-hd,drive=ID */
 };
 
 /* Parse "file=PATH,if=none,id=ID,format=raw,readonly=on,snapshot=on,cache=..."; 0, or -1

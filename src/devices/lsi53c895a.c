@@ -690,11 +690,15 @@ static int attach_disk(struct lsi *s, const char *props, const char *bus_id, cha
             snprintf(err, errlen, "-drive %s: %s", o->drive[di], why);
             return -1;
         }
-        if (!strcmp(spec.id, drive))
+        if (spec.id[0] && !strcmp(spec.id, drive))
             break;
     }
     if (di == o->ndrives) {
         snprintf(err, errlen, "-device scsi-hd,%s: no -drive with id=%s", props, drive);
+        return -1;
+    }
+    if (!spec.if_none) {
+        snprintf(err, errlen, "-drive %s: a drive for scsi-hd needs if=none", o->drive[di]);
         return -1;
     }
     b = blockdev__open(s->m, &spec, err, errlen);

@@ -17,6 +17,7 @@
  */
 #include "devices/scsi-disk.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,9 +157,9 @@ static void io_done(struct blk_io *io)
         LOG(DEV, 1, "scsi-disk %s: image %s failed: %s", d->serial,
             io->op == BLK_READ ? "read" : io->op == BLK_WRITE ? "write" : "flush",
             strerror(-io->result));
-        scsi_disk__check(d, io->op == BLK_READ ? SCSI_SENSE_MEDIUM_ERROR : SCSI_SENSE_MEDIUM_ERROR,
-                         io->op == BLK_READ ? SCSI_ASC_UNRECOVERED_READ_ERROR
-                                            : SCSI_ASC_WRITE_ERROR);
+        scsi_disk__check(d, SCSI_SENSE_MEDIUM_ERROR, io->op == BLK_READ
+                                                         ? SCSI_ASC_UNRECOVERED_READ_ERROR
+                                                         : SCSI_ASC_WRITE_ERROR);
     } else if (io->op == BLK_READ) {
         d->offset += io->len;
         d->state = SCSI_REQ_DATA_IN;

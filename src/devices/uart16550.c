@@ -17,6 +17,7 @@
  * without gating by MCR.OUT2, as in QEMU, because guests tested there
  * (many test kernels) never set OUT2.
  */
+#define _GNU_SOURCE /* posix_openpt, ptsname, accept4 */
 #include "devices/uart16550.h"
 
 #include <errno.h>
@@ -26,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "devices/bus.h"
@@ -92,7 +95,7 @@
 
 #define FIFO_SIZE 16
 
-enum backend { BE_NULL, BE_STDIO, BE_FILE };
+enum backend { BE_NULL, BE_STDIO, BE_FILE, BE_PTY, BE_UNIX };
 
 struct uart {
     struct machine *m;
@@ -442,10 +445,66 @@ static int open_backend(struct uart *u, const char *spec, bool *stdio_used, char
             return -1;
         }
         u->own_fd = true;
+    } else if (!strcmp(spec, "pty")) {
+        /* A pseudo-terminal the user attaches to (screen, minicom): its name is printed, as
+         * QEMU does ("char device redirected to /dev/pts/N"). */
+        int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 || grantpt(fd) || unlockpt(fd)) {
+            snprintf(err, errlen, "-serial pty for %s: cannot open a pseudo-terminal: %s",
+                     u->name, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        fprintf(stderr, "tachyon: %s redirected to %s\n", u->name, ptsname(fd));
+        u->be = BE_PTY;
+        u->out_fd = u->in_fd = fd;
+        u->own_fd = true;
+    } else if (!strncmp(spec, "unix:", 5)) {
+        /* unix:PATH connects to a listening socket; unix:PATH,server[,wait|nowait] listens
+         * and (QEMU's default "wait") accepts one connection before the guest starts. */
+        char path[108];
+        const char *opts = strchr(spec + 5, ',');
+        size_t len = opts ? (size_t)(opts - (spec + 5)) : strlen(spec + 5);
+        bool server = opts && strstr(opts, ",server");
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd;
+
+        if (!len || len >= sizeof(path)) {
+            snprintf(err, errlen, "-serial %s for %s: bad socket path", spec, u->name);
+            return -1;
+        }
+        memcpy(path, spec + 5, len);
+        path[len] = 0;
+        memcpy(sa.sun_path, path, len + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && server) {
+            int lfd = fd;
+            unlink(path);
+            if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1)) {
+                close(lfd);
+                fd = -1;
+            } else {
+                fprintf(stderr, "tachyon: %s waiting for a connection on %s\n", u->name, path);
+                fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                close(lfd);
+            }
+        } else if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+            close(fd);
+            fd = -1;
+        }
+        if (fd < 0) {
+            snprintf(err, errlen, "-serial %s for %s: cannot %s '%s': %s", spec, u->name,
+                     server ? "listen on" : "connect to", path, strerror(errno));
+            return -1;
+        }
+        u->be = BE_UNIX;
+        u->out_fd = u->in_fd = fd;
+        u->own_fd = true;
     } else {
         snprintf(err, errlen,
-                 "-serial %s for %s: this backend is not supported yet; use stdio, "
-                 "file:PATH, null or none",
+                 "-serial %s for %s: unknown backend; use stdio, mon:stdio, file:PATH, pty, "
+                 "unix:PATH[,server], null or none",
                  spec, u->name);
         return -1;
     }

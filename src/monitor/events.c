@@ -310,11 +310,11 @@ static void *event_thread(void *arg)
 
 /* ---- the vCPU side ---- */
 
-/* The UART that reads the host's stdin, if any. */
-static void *stdin_uart(struct machine *m, const char **spec)
+/* The UART that has host input (stdin, a pty or a socket), if any: the first one. */
+static void *input_uart(struct machine *m, const char **spec)
 {
     for (int i = 0; i < 2; i++)
-        if (m->serial[i] && uart__input_fd(m->serial[i]) == STDIN_FILENO) {
+        if (m->serial[i] && uart__input_fd(m->serial[i]) >= 0) {
             *spec = i < m->opt.nserial ? m->opt.serial[i] : "stdio";
             return m->serial[i];
         }
@@ -370,15 +370,17 @@ int events__start(struct machine *m)
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->ctlfd, &ev))
         return fail(e, "epoll_ctl");
 
-    e->uart = stdin_uart(m, &spec);
+    e->uart = input_uart(m, &spec);
     if (e->uart) {
-        e->in_fd = STDIN_FILENO;
-        e->escapes = m->opt.nographic || !strcmp(spec, "mon:stdio");
+        bool on_stdin = uart__input_fd(e->uart) == STDIN_FILENO;
+        e->in_fd = uart__input_fd(e->uart);
+        e->escapes = on_stdin && (m->opt.nographic || !strcmp(spec, "mon:stdio"));
         ev.data.fd = e->in_fd;
         /* EPERM: a regular file or /dev/null, which epoll cannot watch but which is
          * always readable: the thread reads it whenever the queue has room. */
         if (!epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->in_fd, &ev)) {
-            tty_raw(e->escapes);
+            if (on_stdin)
+                tty_raw(e->escapes);
         } else if (errno == EPERM) {
             e->in_always = true;
         } else {

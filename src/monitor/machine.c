@@ -31,6 +31,7 @@
 #include "devices/i8259.h"
 #include "devices/ioapic.h"
 #include "devices/lapic.h"
+#include "devices/lsi53c895a.h"
 #include "devices/mc146818.h"
 #include "devices/pci.h"
 #include "devices/piix4.h"
@@ -69,6 +70,7 @@ static const struct machine_device {
     {"pci", pci__create, pci__destroy},
     {"i440bx", i440bx__create, i440bx__destroy},
     {"piix4", piix4__create, piix4__destroy},
+    {"lsi53c895a", lsi53c895a__create, lsi53c895a__destroy}, /* only with -device lsi53c895a */
 };
 
 #define NDEVICES (sizeof(machine_devices) / sizeof(machine_devices[0]))

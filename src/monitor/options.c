@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/blockdev.h"
+#include "devices/lsi53c895a.h"
 #include "monitor/log.h"
 
 #ifndef TACHYON_VERSION
@@ -120,8 +122,13 @@ static int opt_bios(struct options *o, const char *arg)
 
 static int opt_drive(struct options *o, const char *arg)
 {
+    struct drive_spec spec;
+    char why[256];
+
     if (nonempty("-drive", arg))
         return H_ERROR;
+    if (blockdev__parse_spec(arg, &spec, why, sizeof(why)))
+        return fail("-drive %s: %s", arg, why);
     if (o->ndrives == MAX_DRIVES)
         return fail("-drive given more than %d times", MAX_DRIVES);
     o->drive[o->ndrives++] = arg;
@@ -232,6 +239,15 @@ static int opt_device(struct options *o, const char *arg)
         return debug_exit_props(o, arg, arg + n);
     for (size_t i = 0; i < sizeof(device_list) / sizeof(device_list[0]); i++) {
         if (strlen(device_list[i].name) == n && !strncmp(arg, device_list[i].name, n)) {
+            char why[256], name[32];
+
+            snprintf(name, sizeof(name), "%.*s", (int)n, arg);
+            bool scsi = !strcmp(name, "lsi53c895a") || !strcmp(name, "lsi") ||
+                        !strcmp(name, "scsi-hd");
+
+            if (scsi && lsi53c895a__check_device(name, arg[n] ? arg + n + 1 : "", why,
+                                                 sizeof(why)))
+                return fail("-device %s: %s", arg, why);
             if (o->ndevices == MAX_DEVICE_OPTS)
                 return fail("-device given more than %d times", MAX_DEVICE_OPTS);
             o->device[o->ndevices++] = arg;

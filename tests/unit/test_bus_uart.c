@@ -6,6 +6,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "devices/bus.h"
@@ -394,7 +396,14 @@ START_TEST(uart_backends)
 
     opt.serial[0] = "pty";
     opt.nserial = 1;
-    ck_assert_ptr_null(make(&opt)); /* "not supported yet" */
+    m = make(&opt);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_ge(uart__input_fd(m->serial[0]), 0);
+    machine__destroy(m);
+    opt.serial[0] = "tcp:localhost:4444";
+    ck_assert_ptr_null(make(&opt)); /* unknown backend */
+    opt.serial[0] = "unix:/nonexistent-dir/sock";
+    ck_assert_ptr_null(make(&opt)); /* nothing listens there */
     opt.serial[0] = "file:/nonexistent-dir/x";
     ck_assert_ptr_null(make(&opt));
     opt.serial[0] = "stdio";
@@ -444,6 +453,43 @@ START_TEST(debug_exit_port)
 }
 END_TEST
 
+START_TEST(uart_unix_socket_backend)
+{
+    /* -serial unix:PATH connects to a listening socket; what the guest transmits arrives
+     * there, and what the peer sends is the port's host input. */
+    char path[] = "/tmp/tachyon-uart-XXXXXX";
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct options opt = {0};
+    char spec[128];
+    struct machine *m;
+    int lfd, cfd;
+    char c = 0;
+
+    ck_assert_ptr_nonnull(mkdtemp(path));
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", path);
+    lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(lfd, 0);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    snprintf(spec, sizeof(spec), "unix:%s", sa.sun_path);
+    opt.serial[0] = spec;
+    opt.nserial = 1;
+    m = make(&opt);
+    ck_assert_ptr_nonnull(m);
+    cfd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(cfd, 0);
+    bus__pio_write(m, COM1, 1, 'Z'); /* THR */
+    ck_assert_int_eq(read(cfd, &c, 1), 1);
+    ck_assert_int_eq(c, 'Z');
+    ck_assert_int_ge(uart__input_fd(m->serial[0]), 0);
+    machine__destroy(m);
+    close(cfd);
+    close(lfd);
+    unlink(sa.sun_path);
+    rmdir(path);
+}
+END_TEST
+
 static Suite *bus_uart_suite(void)
 {
     Suite *s = suite_create("devices/bus_uart");
@@ -474,6 +520,7 @@ static Suite *bus_uart_suite(void)
     tcase_add_checked_fixture(own, fixture_machine_setup, fixture_machine_teardown);
     tcase_add_test(own, uart_file_backend_gets_bytes_at_once);
     tcase_add_test(own, uart_backends);
+    tcase_add_test(own, uart_unix_socket_backend);
     tcase_add_test(own, debug_exit_port);
     suite_add_tcase(s, own);
     return s;
