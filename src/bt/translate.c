@@ -208,6 +208,7 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
 enum kind {
     K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
     K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM, K_STRING,
+    K_CLI, K_PUSHF,
 };
 
 static bool isa_allowed(const ZydisDecodedInstruction *in)
@@ -362,15 +363,22 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     case ZYDIS_MNEMONIC_UD1:
     case ZYDIS_MNEMONIC_UD2:
         return K_UD;
+    case ZYDIS_MNEMONIC_CLI:
+        /* Inline on the virtual IF where it cannot fault: CPL 0 outside virtual-8086 mode. */
+        return !(b->x.mode & MODE_VM86) && !(b->x.mode & (3u << MODE_CPL_SHIFT)) ? K_CLI
+                                                                               : K_CALLOUT;
+    case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD:
+        return b->x.mode & MODE_VM86 ? K_CALLOUT : K_PUSHF; /* IOPL matters only in v8086 */
+
     /* Sensitive or not valid in 64-bit mode, but harmless to continue after. */
     case ZYDIS_MNEMONIC_CPUID: case ZYDIS_MNEMONIC_RDTSC: case ZYDIS_MNEMONIC_RDPMC:
     case ZYDIS_MNEMONIC_DAA: case ZYDIS_MNEMONIC_DAS: case ZYDIS_MNEMONIC_AAA:
     case ZYDIS_MNEMONIC_AAS: case ZYDIS_MNEMONIC_AAM: case ZYDIS_MNEMONIC_AAD:
     case ZYDIS_MNEMONIC_PUSHA: case ZYDIS_MNEMONIC_PUSHAD: case ZYDIS_MNEMONIC_POPA:
-    case ZYDIS_MNEMONIC_POPAD: case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD:
+    case ZYDIS_MNEMONIC_POPAD:
     case ZYDIS_MNEMONIC_LAHF: case ZYDIS_MNEMONIC_SAHF: case ZYDIS_MNEMONIC_SALC:
     case ZYDIS_MNEMONIC_ENTER: case ZYDIS_MNEMONIC_BOUND: case ZYDIS_MNEMONIC_IN:
-    case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_XLAT: case ZYDIS_MNEMONIC_CLI:
+    case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_XLAT:
     case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT: case ZYDIS_MNEMONIC_SLDT:
     case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LAR:
     case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_VERR: case ZYDIS_MNEMONIC_VERW:
@@ -781,6 +789,44 @@ static bool exec_breakpoint(const struct vcpu *c, uint32_t lin)
     return false;
 }
 
+/*
+ * CLI and PUSHF on the virtual flags, inline (DESIGN.md §1): both touch host flags only
+ * inside PUSHFQ/POPFQ. PUSHF builds the image from the guest's arithmetic flags (saved on
+ * the host stack) and the virtual system flags; if its stack store faults, the handler
+ * takes the guest flags back from the host stack (fixup -3).
+ */
+static void emit_cli(struct build *b)
+{
+    struct emitter *e = &b->x.e;
+
+    emit_pushfq(e);
+    emit_op_mem(e, false, (const uint8_t[]){0x81}, 1, 4, H_R15, OFF(eflags_sys)); /* and */
+    emit4(e, ~EFL_IF);
+    emit_popfq(e);
+}
+
+static void emit_pushf(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    int osz = d->in.operand_width / 8;
+    struct memref mr = stack_ref(b, -osz);
+    static const uint8_t p66 = 0x66;
+
+    emit_pushfq(e);
+    emit_bytes(e, (const uint8_t[]){0x44, 0x8b, 0x04, 0x24}, 4);           /* mov r8d, [rsp] */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xe0}, 3);                 /* and r8d, imm32 */
+    emit4(e, EFL_HOST);
+    emit_op_mem(e, false, (const uint8_t[]){0x0b}, 1, T_VAL, H_R15, OFF(eflags_sys)); /* or */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xe0}, 3);                 /* and r8d, imm32 */
+    emit4(e, ~(EFL_RF | EFL_VM));                                          /* never in the image */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xc8, 0x02}, 4);           /* or r8d, 2 */
+    b->x.fixup_reg = -3;
+    ident__memop(&b->x, &p66, osz == 2, false, T_VAL, (const uint8_t[]){0x89}, 1, &mr, 0, NULL,
+                 0);
+    emit_popfq(e);
+    emit_esp_add(b, -osz);
+}
+
 /* Emit one instruction; returns false if the block must end after it. */
 static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
 {
@@ -858,6 +904,12 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
     case K_STRING:
         emit_string(b, d);
         return true;
+    case K_CLI:
+        emit_cli(b);
+        return true;
+    case K_PUSHF:
+        emit_pushf(b, d);
+        return true;
     case K_CALLOUT_END:
         emit_callout(b, d, CALLOUT_INTERP, false);
         return false;
@@ -879,7 +931,7 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
     *rd = 0;
     *wr = 0;
     if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || k == K_STRING ||
-        (k == K_IDENT && !f)) {
+        k == K_PUSHF || k == K_CLI || (k == K_IDENT && !f)) {
         *rd = FLAGS_ALL;
         return;
     }

@@ -44,6 +44,8 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
         g[greg_of_host[fixup]] = g[REG_R9];
     else if (fixup == -2)
         g[REG_RDI] -= (greg_t)m->cpu->window; /* inline string instruction: RDI was rebased */
+    else if (fixup == -3)
+        g[REG_EFL] = *(greg_t *)g[REG_RSP]; /* inline PUSHF: the guest's flags are on the stack */
     m->cpu->eip = eip;
     m->cpu->exit_reason = EXIT_FAULT;
     m->cpu->exit_pc = 0;
