@@ -208,7 +208,7 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
 enum kind {
     K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
     K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM, K_STRING,
-    K_CLI, K_PUSHF,
+    K_CLI, K_PUSHF, K_RDTSC,
 };
 
 static bool isa_allowed(const ZydisDecodedInstruction *in)
@@ -371,7 +371,9 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
         return b->x.mode & MODE_VM86 ? K_CALLOUT : K_PUSHF; /* IOPL matters only in v8086 */
 
     /* Sensitive or not valid in 64-bit mode, but harmless to continue after. */
-    case ZYDIS_MNEMONIC_CPUID: case ZYDIS_MNEMONIC_RDTSC: case ZYDIS_MNEMONIC_RDPMC:
+    case ZYDIS_MNEMONIC_RDTSC:
+        return d->len == 2 ? K_RDTSC : K_CALLOUT; /* the fast callout assumes a bare 0F 31 */
+    case ZYDIS_MNEMONIC_CPUID: case ZYDIS_MNEMONIC_RDPMC:
     case ZYDIS_MNEMONIC_DAA: case ZYDIS_MNEMONIC_DAS: case ZYDIS_MNEMONIC_AAA:
     case ZYDIS_MNEMONIC_AAS: case ZYDIS_MNEMONIC_AAM: case ZYDIS_MNEMONIC_AAD:
     case ZYDIS_MNEMONIC_PUSHA: case ZYDIS_MNEMONIC_PUSHAD: case ZYDIS_MNEMONIC_POPA:
@@ -907,6 +909,9 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
     case K_CLI:
         emit_cli(b);
         return true;
+    case K_RDTSC:
+        emit_callout(b, d, CALLOUT_RDTSC, true);
+        return true;
     case K_PUSHF:
         emit_pushf(b, d);
         return true;
@@ -931,7 +936,7 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
     *rd = 0;
     *wr = 0;
     if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || k == K_STRING ||
-        k == K_PUSHF || k == K_CLI || (k == K_IDENT && !f)) {
+        k == K_PUSHF || k == K_CLI || k == K_RDTSC || (k == K_IDENT && !f)) {
         *rd = FLAGS_ALL;
         return;
     }

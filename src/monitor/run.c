@@ -95,6 +95,24 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
     case CALLOUT_NM:
         exc.vector = 7;
         return raise_exc(m, &exc);
+    case CALLOUT_RDTSC:
+        if ((c->cr4 & CR4_TSD) && vcpu_cpl(c) > 0) {
+            exc.vector = 13;
+            exc.has_error = true;
+            return raise_exc(m, &exc);
+        }
+        {
+            uint64_t tsc = vtime__tsc(m);
+            c->gpr[R_EAX] = (uint32_t)tsc;
+            c->gpr[R_EDX] = (uint32_t)(tsc >> 32);
+        }
+        c->eip += 2; /* a bare 0F 31 (the translator sends prefixed ones the slow way) */
+        if (!(c->seg[SEG_CS].flags & SEGF_DB))
+            c->eip &= 0xffff;
+        c->step_done = true;
+        *fell_through = true;
+        STAT_INC(cpu_rdtsc);
+        return -1;
     case CALLOUT_DB:
         if (c->eflags_sys & EFL_RF) {
             /* RF (set by the handler's IRET image) lets the instruction run once. */
