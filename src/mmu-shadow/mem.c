@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "devices/bus.h"
+#include "devices/i440bx.h"
 #include "mmu-shadow/window.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
@@ -45,6 +46,7 @@
 #define LOW_ROM_MAX 0x20000u   /* firmware visible below 1 MiB */
 #define VGA_BASE 0xa0000u
 #define VGA_END 0xc0000u
+#define PAM_BASE 0xc0000u      /* shadow-RAM areas steered by the i440BX PAM registers */
 #define RAM_LIMIT 0xe0000000u  /* RAM stops here whatever -m says */
 
 enum region { REG_RAM, REG_ROM, REG_MMIO, REG_NONE };
@@ -101,11 +103,30 @@ static uint32_t stop_before_mmio(const struct machine *m, uint32_t a, uint32_t l
     return len;
 }
 
-/* len > 0 and a + len <= 4 GiB. */
-static struct span classify(struct machine *m, uint32_t a, uint32_t len)
+/* len > 0 and a + len <= 4 GiB. write: the BIOS areas 0xC0000-0xFFFFF decode reads and
+ * writes separately (the host bridge's PAM registers). */
+static struct span classify(struct machine *m, uint32_t a, uint32_t len, bool write)
 {
     uint32_t ram_top = m->ram_size < RAM_LIMIT ? (uint32_t)m->ram_size : RAM_LIMIT;
     struct span s = {REG_NONE, len, NULL};
+    int pam = a >= PAM_BASE && a < ONE_MIB ? i440bx__pam(m, a) : -1;
+
+    if (pam >= 0) {
+        /* 16 KiB segments, one 64 KiB segment at 0xF0000. Enabled: DRAM (shadow RAM);
+         * disabled: the PCI/ISA bus, where the firmware ROM answers in its window. */
+        uint32_t seg_end = a < 0xf0000 ? (a | 0x3fff) + 1 : ONE_MIB;
+        s.len = min32(len, seg_end - a);
+        if (pam & (write ? I440BX_PAM_WE : I440BX_PAM_RE)) {
+            if (a < ram_top) {
+                s.kind = REG_RAM;
+                s.host = m->ram + a;
+            }
+        } else if (have_rom(m) && a >= low_rom_base(m)) {
+            s.kind = REG_ROM;
+            s.host = m->rom + m->rom_size - (ONE_MIB - a);
+        }
+        return s;
+    }
 
     if (have_rom(m) && a >= low_rom_base(m) && a < ONE_MIB) {
         s.kind = REG_ROM;
@@ -182,7 +203,7 @@ static void phys_access(struct machine *m, uint32_t gpa, uint8_t *buf, uint32_t 
     while (len) {
         /* Physical addresses wrap at 4 GiB like linear ones. */
         uint32_t n = (uint64_t)gpa + len > (1ull << 32) ? (uint32_t)((1ull << 32) - gpa) : len;
-        struct span s = classify(m, gpa, n);
+        struct span s = classify(m, gpa, n, write);
 
         switch (s.kind) {
         case REG_RAM:

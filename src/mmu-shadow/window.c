@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bt/bt.h"
+#include "devices/i440bx.h"
 #include "mmu-shadow/walk.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
@@ -88,23 +89,49 @@ static void mark_present(struct window *w, uint32_t lin)
         w->present[lin >> 15] |= (uint8_t)(1u << ((lin >> 12) & 7));
 }
 
-/* Is guest-physical page gpa ordinary RAM (not shadowed by the low ROM copy)? */
+#define PAM_BASE 0xc0000u
+
+static void pam_changed(struct machine *m);
+
+/* The host bridge's PAM attributes for a page of the BIOS areas 0xC0000-0xFFFFF, or -1
+ * outside them (or without a host bridge, where the low ROM copy is simply ROM). */
+static int pam_of(struct machine *m, uint32_t gpa)
+{
+    return gpa >= PAM_BASE && gpa < 0x100000u ? i440bx__pam(m, gpa) : -1;
+}
+
+/* Is guest-physical page gpa RAM for reads (not shadowed by the low ROM copy)? */
 static bool page_is_ram(struct machine *m, uint32_t gpa)
 {
+    int pam = pam_of(m, gpa);
+
     if (gpa >= m->ram_size || gpa >= RAM_LIMIT)
         return false;
+    if (pam >= 0)
+        return pam & I440BX_PAM_RE;
     if (m->rom_size >= LOW_ROM_SIZE && gpa >= LOW_ROM_BASE && gpa < LOW_ROM_BASE + LOW_ROM_SIZE)
         return false;
     return true;
 }
 
+/* Does a write to RAM page gpa reach RAM (PAM write enable in the BIOS areas)? */
+static bool page_ram_writable(struct machine *m, uint32_t gpa)
+{
+    int pam = pam_of(m, gpa);
+    return pam < 0 || (pam & I440BX_PAM_WE);
+}
+
 /* Offset into the ROM memfd for a ROM-backed physical page, or -1. */
 static int64_t rom_offset(struct machine *m, uint32_t gpa)
 {
+    int pam = pam_of(m, gpa);
+
     if (!m->rom_size)
         return -1;
     if (gpa >= (uint32_t)(WINDOW_SIZE - m->rom_size))
         return gpa - (uint32_t)(WINDOW_SIZE - m->rom_size);
+    if (pam >= 0 && (pam & I440BX_PAM_RE))
+        return -1;
     if (m->rom_size >= LOW_ROM_SIZE && gpa >= LOW_ROM_BASE && gpa < LOW_ROM_BASE + LOW_ROM_SIZE)
         return m->rom_size - LOW_ROM_SIZE + (gpa - LOW_ROM_BASE);
     return -1;
@@ -140,6 +167,10 @@ int mmu__init(struct machine *m)
     }
     mmu->phys.used = true;
     mmu->active = &mmu->phys;
+    m->mmu = mmu;
+    i440bx__set_pam_hook(m, pam_changed);
+    if (i440bx__pam(m, PAM_BASE) >= 0)
+        pam_changed(m);
     mmu->use_wrgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
     m->mmu = mmu;
     return 0;
@@ -164,6 +195,7 @@ void mmu__destroy(struct machine *m)
 
     if (!mmu)
         return;
+    i440bx__set_pam_hook(m, NULL);
     if (mmu->phys.base)
         munmap(mmu->phys.base, mmu->reserved);
     for (int i = 0; i < MMU_WINDOWS; i++) {
@@ -343,6 +375,37 @@ static bool protected_page(struct mmu *mmu, uint32_t pn)
     return pn < mmu->ram_pages && (bit(mmu->code_pages, pn) || bit(mmu->table_pages, pn));
 }
 
+/* Map the phys window's view of the BIOS areas as the PAM registers say, page by page:
+ * shadow RAM (read-only unless write-enabled and unprotected), the ROM copy, or nothing
+ * (the bus: reads and writes emulated). Paged windows and translations made from the
+ * area are dropped: what the addresses hold has changed. */
+static void pam_changed(struct machine *m)
+{
+    struct mmu *mmu = m->mmu;
+
+    if (!mmu)
+        return;
+    for (uint32_t a = PAM_BASE; a < 0x100000u; a += PAGE) {
+        uint8_t *at = mmu->phys.base + a;
+        int64_t ro = rom_offset(m, a);
+
+        if (page_is_ram(m, a)) {
+            int prot = PROT_READ;
+            if (page_ram_writable(m, a) && !protected_page(mmu, a / PAGE))
+                prot |= PROT_WRITE;
+            map_fixed(at, PAGE, prot, m->ram_fd, a);
+        } else if (ro >= 0) {
+            map_fixed(at, PAGE, PROT_READ, m->rom_fd, ro);
+        } else {
+            mmap(at, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                 -1, 0);
+        }
+        if (m->bt)
+            bt__invalidate_page(m, a);
+    }
+    mmu__flush_all(m);
+}
+
 /* Mark a page as a page directory or table of window w (write-protect it everywhere). */
 static void trace_table(struct machine *m, uint32_t gpa)
 {
@@ -381,7 +444,8 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
             gpa = wk.gpa & ~(PAGE - 1);
             if (e && (*e & PTE_A) && page_is_ram(m, gpa)) {
                 prot = PROT_READ;
-                if (wk.writable && wk.dirty && !protected_page(mmu, gpa / PAGE))
+                if (wk.writable && wk.dirty && !protected_page(mmu, gpa / PAGE) &&
+                    page_ram_writable(m, gpa))
                     prot |= PROT_WRITE;
                 if (!wk.large)
                     trace_table(m, wk.pte_gpa & ~(PAGE - 1));
@@ -443,10 +507,10 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
         if (map_fixed(w->base + lpage, PAGE, PROT_READ, m->rom_fd, ro) < 0)
             return MMU_FAULT_EMULATE;
     } else {
-        if (write && protected_page(mmu, pn))
+        if (write && (protected_page(mmu, pn) || !page_ram_writable(m, gpage)))
             return MMU_FAULT_EMULATE;
         prot = PROT_READ;
-        if (wk.writable && wk.dirty && !protected_page(mmu, pn))
+        if (wk.writable && wk.dirty && !protected_page(mmu, pn) && page_ram_writable(m, gpage))
             prot |= PROT_WRITE;
         if (map_fixed(w->base + lpage, PAGE, prot, m->ram_fd, gpage) < 0)
             return MMU_FAULT_EMULATE;
