@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "monitor/log.h"
+#include "monitor/loadfile.h"
 #include "monitor/machine.h"
 
 #define MB_SEARCH 8192
@@ -105,45 +106,7 @@ static uint32_t le32(const uint8_t *p)
 static int read_file(struct loader *l, const char *what, const char *path, uint64_t max,
                      uint8_t **buf, size_t *size)
 {
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    size_t done = 0;
-
-    *buf = NULL;
-    if (fd < 0)
-        return fail(l, "cannot open %s '%s': %s", what, path, strerror(errno));
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return fail(l, "%s '%s' is not a regular file", what, path);
-    }
-    if ((uint64_t)st.st_size > max) {
-        close(fd);
-        return fail(l,
-                    "%s '%s' (%llu bytes) does not fit in guest RAM (%llu MiB); give more "
-                    "memory with -m",
-                    what, path, (unsigned long long)st.st_size,
-                    (unsigned long long)(l->m->ram_size >> 20));
-    }
-    *size = (size_t)st.st_size;
-    *buf = malloc(*size ? *size : 1);
-    if (!*buf) {
-        close(fd);
-        return fail(l, "out of memory reading %s '%s'", what, path);
-    }
-    while (done < *size) {
-        ssize_t n = read(fd, *buf + done, *size - done);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            close(fd);
-            return fail(l, "cannot read %s '%s': %s", what, path,
-                        n < 0 ? strerror(errno) : "file shrank while reading");
-        }
-        done += (size_t)n;
-    }
-    close(fd);
-    return 0;
+    return loadfile__read(l->m, what, path, max, buf, size, l->err, l->errlen);
 }
 
 /* Check that [start, start+len) is guest RAM outside the hole and free; then claim it. */
