@@ -320,6 +320,9 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     bool def = in->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT;
     enum kind k;
 
+    /* ENDBR32/64 (F3 0F 1E FA/FB) are hint NOPs on a CPU without CET, as on every P6. */
+    if (in->mnemonic == ZYDIS_MNEMONIC_ENDBR32 || in->mnemonic == ZYDIS_MNEMONIC_ENDBR64)
+        return K_NOP;
     if (!isa_allowed(in))
         return K_UD;
     if (in->machine_mode != ZYDIS_MACHINE_MODE_LEGACY_32)

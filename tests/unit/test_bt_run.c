@@ -47,6 +47,17 @@ START_TEST(straight_line)
 }
 END_TEST
 
+START_TEST(endbr_is_a_nop)
+{
+    /* Binaries built with -fcf-protection start functions with ENDBR32 (F3 0F 1E FB), a
+     * reserved-NOP on a CPU without CET: it must run, not raise #UD. */
+    RUN(0xf3, 0x0f, 0x1e, 0xfb,   /* endbr32 */
+        0xb8, 9, 0, 0, 0,         /* mov eax, 9 */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 9);
+}
+END_TEST
+
 START_TEST(loop_with_chaining)
 {
     RUN(0x31, 0xc0,             /* xor eax, eax */
@@ -326,6 +337,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120); /* the pre-VT check runs this under a CPU emulator */
     tcase_add_test(tc, straight_line);
     tcase_add_test(tc, loop_with_chaining);
+    tcase_add_test(tc, endbr_is_a_nop);
     tcase_add_test(tc, budget_exits_keep_state);
     tcase_add_test(tc, call_ret_push_pop);
     tcase_add_test(tc, indirect_branches_keep_flags);
