@@ -30,7 +30,10 @@ struct block;
 
 uint32_t bt__mode(const struct vcpu *c);
 
-/* What an EXIT_CALLOUT asks of the monitor (vcpu->exit_arg). */
+/* What an EXIT_CALLOUT asks of the monitor (vcpu->exit_arg): one of these, or (values of
+ * CALLOUT_DECODED and up) a pointer to the instruction decoded at translation time, which
+ * the monitor runs without fetching and decoding it again (bt__callout_insn). */
+#define CALLOUT_DECODED 4096
 enum callout {
     CALLOUT_INTERP,   /* run the instruction at EIP in the interpreter */
     CALLOUT_UD,       /* raise #UD at EIP (invalid or unadvertised instruction) */
@@ -74,6 +77,10 @@ void bt__flush(struct machine *m);
  * instruction is translated from then on as a callout to the interpreter, which does the
  * access without a host signal (writes to page tables, MMIO). */
 void bt__emulated_at(struct machine *m, uint64_t pc);
+
+struct ZydisDecodedInstruction_;
+/* The decoded instruction behind an EXIT_CALLOUT's exit_arg (>= CALLOUT_DECODED). */
+void bt__callout_insn(uint64_t arg, const void **in, const void **ops);
 
 /* Host-fault support: map a host PC inside the TC to the guest instruction.
  * Fills *eip and *fixup_reg (host register saved in R9 that must be restored, or -1).

@@ -45,6 +45,13 @@ struct exit_site {
     struct exit_site *next_in; /* next site linked into the same block */
 };
 
+/* A callout's instruction, decoded once at translation (exit_arg points at it). */
+struct callout_insn {
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    struct callout_insn *next;   /* the block's list, freed with it */
+};
+
 struct block {
     uint32_t lin;          /* linear address of the first instruction (CS base + EIP) */
     uint32_t eip;
@@ -61,6 +68,7 @@ struct block {
     struct block *page_next[2];
     struct exit_site *incoming;  /* sites in other blocks that jump straight here */
     struct exit_site exits[2];
+    struct callout_insn *callouts;
     struct insn_map map[];
 };
 

@@ -79,8 +79,14 @@ int bt__init(struct machine *m)
 
 static void free_blocks(struct bt *bt)
 {
-    for (size_t i = 0; i < bt->nblocks; i++)
+    for (size_t i = 0; i < bt->nblocks; i++) {
+        while (bt->blocks[i]->callouts) {
+            struct callout_insn *ci = bt->blocks[i]->callouts;
+            bt->blocks[i]->callouts = ci->next;
+            free(ci);
+        }
         free(bt->blocks[i]);
+    }
     bt->nblocks = 0;
     memset(bt->hash, 0, sizeof(bt->hash));
     for (size_t i = 0; i < sizeof(bt->pages) / sizeof(bt->pages[0]); i++) {
@@ -513,4 +519,12 @@ void bt__emulated_at(struct machine *m, uint64_t pc)
     }
     bt->hot_key[s] = gpa;
     bt->hot_state[s] = 1;
+}
+
+void bt__callout_insn(uint64_t arg, const void **in, const void **ops)
+{
+    const struct callout_insn *ci = (const struct callout_insn *)arg;
+
+    *in = &ci->in;
+    *ops = ci->ops;
 }

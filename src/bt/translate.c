@@ -45,6 +45,7 @@ struct pending_exit {
 
 struct build {
     struct xlate x;
+    struct callout_insn *callouts; /* decoded callout instructions, handed to the block */
     struct dinsn d[BLOCK_MAX_INSNS];
     struct insn_map map[BLOCK_MAX_INSNS];
     int n;
@@ -484,7 +485,24 @@ static void emit_callout(struct build *b, const struct dinsn *d, enum callout wh
 
     emit_store_imm(e, false, H_R15, OFF(eip), d->eip);
     emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_CALLOUT);
-    emit_store_imm(e, true, H_R15, OFF(exit_arg), what);
+    if (what == CALLOUT_INTERP && b->code32 && d->in.machine_mode == ZYDIS_MACHINE_MODE_LEGACY_32 &&
+        d->in.length) {
+        /* Hand the monitor the decoded instruction: no fetch and decode per execution. The
+         * copy lives as long as the block, which dies when these bytes change. */
+        struct callout_insn *ci = malloc(sizeof(*ci));
+        if (!ci)
+            die("out of memory");
+        ci->in = d->in;
+        memcpy(ci->ops, d->ops, sizeof(ci->ops));
+        ci->next = b->callouts;
+        b->callouts = ci;
+        emit1(e, 0x49);
+        emit1(e, 0xb8);                                   /* mov r8, imm64 */
+        emit8(e, (uint64_t)ci);
+        emit_store64(e, T_VAL, H_R15, OFF(exit_arg));
+    } else {
+        emit_store_imm(e, true, H_R15, OFF(exit_arg), what);
+    }
     emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
     imm = e->p - 4;
     emit_jmp(e, b->x.bt->exit_common);
@@ -1126,6 +1144,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
         blk->nexits++;
     }
     memcpy(blk->map, b->map, b->n * sizeof(struct insn_map));
+    blk->callouts = b->callouts;
     bt->tc_free = b->x.e.p;
     tc__insert(bt, blk);
 

@@ -129,21 +129,28 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
     default:
         break;
     }
-    if (mem__lin_read_buf(m, c->seg[SEG_CS].base + c->eip, bytes, sizeof(bytes), &f) < 0) {
-        exc.vector = f.vector;
-        exc.has_error = true;
-        exc.error_code = f.error_code;
-        exc.cr2 = f.cr2;
-        return raise_exc(m, &exc);
-    }
-    ZydisDecoder dec;
-    if (c->seg[SEG_CS].flags & SEGF_DB)
-        ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
-    else
-        ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
-    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, bytes, sizeof(bytes), &in, ops))) {
-        exc.vector = 6;
-        return raise_exc(m, &exc);
+    if (c->exit_arg >= CALLOUT_DECODED) {
+        const void *pin, *pops;
+        bt__callout_insn(c->exit_arg, &pin, &pops);
+        in = *(const ZydisDecodedInstruction *)pin;
+        memcpy(ops, pops, sizeof(ops));
+    } else {
+        if (mem__lin_read_buf(m, c->seg[SEG_CS].base + c->eip, bytes, sizeof(bytes), &f) < 0) {
+            exc.vector = f.vector;
+            exc.has_error = true;
+            exc.error_code = f.error_code;
+            exc.cr2 = f.cr2;
+            return raise_exc(m, &exc);
+        }
+        ZydisDecoder dec;
+        if (c->seg[SEG_CS].flags & SEGF_DB)
+            ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+        else
+            ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
+        if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, bytes, sizeof(bytes), &in, ops))) {
+            exc.vector = 6;
+            return raise_exc(m, &exc);
+        }
     }
     if (in.mnemonic < STATS_MAX_CALLOUT)
         stats.callouts_by_mnemonic[in.mnemonic]++;
