@@ -85,6 +85,7 @@ struct lookup_table {
     struct lookup_entry *tab;
     uint8_t *pages;        /* bit per linear 4 KiB page that some entry points into, so a
                               remapped page costs nothing unless it held branch targets */
+    uint8_t pages4m[128];  /* bit per 4 MiB region with any bit set in pages */
 };
 
 struct page_list {

@@ -122,6 +122,7 @@ void tc__table_clear(struct bt *bt, struct lookup_table *t)
         t->tab[i].host = (uint64_t)bt->lookup_miss; /* ...and a false match only exits */
     }
     memset(t->pages, 0, 1u << 17);
+    memset(t->pages4m, 0, sizeof(t->pages4m));
 }
 
 struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, uint32_t cr3)
@@ -208,6 +209,13 @@ static void table_forget_pages(struct bt *bt, struct lookup_table *t, uint32_t f
                                uint32_t last)
 {
     for (uint32_t pg = first;; pg++) {
+        if (!(pg & 1023) && last - pg >= 1023 &&
+            !(t->pages4m[pg >> 13] & (1u << ((pg >> 10) & 7)))) {
+            pg += 1023; /* no target anywhere in this 4 MiB region */
+            if (pg == last)
+                break;
+            continue;
+        }
         if (t->pages[pg >> 3] & (1u << (pg & 7))) {
             /* The page's EIPs occupy 4096 consecutive slots; clear those that point there. */
             uint32_t eip0 = (pg << 12) - t->cs_base;
@@ -421,6 +429,7 @@ void bt__fill_lookup(struct machine *m, void *pc)
         if (t->tab == (struct lookup_entry *)c->lookup) {
             uint32_t pg = (t->cs_base + c->eip) >> 12;
             t->pages[pg >> 3] |= (uint8_t)(1u << (pg & 7));
+            t->pages4m[pg >> 13] |= (uint8_t)(1u << ((pg >> 10) & 7));
         }
     }
     STAT_INC(bt_lookup_fills);

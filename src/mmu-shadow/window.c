@@ -80,13 +80,16 @@ static int reserve(struct mmu *mmu, struct window *w)
             return -ENOMEM;
         memset(w->present, 0, 1u << 17);
     }
+    memset(w->present4m, 0, sizeof(w->present4m));
     return 0;
 }
 
 static void mark_present(struct window *w, uint32_t lin)
 {
-    if (w->present)
+    if (w->present) {
         w->present[lin >> 15] |= (uint8_t)(1u << ((lin >> 12) & 7));
+        w->present4m[lin >> 25] |= (uint8_t)(1u << ((lin >> 22) & 7));
+    }
 }
 
 #define PAM_BASE 0xc0000u
@@ -330,6 +333,11 @@ static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint6
 
     for (uint32_t i = 0; i <= n; i++) {
         uint32_t pg = first + i;
+        if (w->present && i < n && !run && !(pg & 1023) && n - i >= 1024 && pg < (1u << 20) &&
+            !(w->present4m[pg >> 13] & (1u << ((pg >> 10) & 7)))) {
+            i += 1023; /* nothing was ever mapped in this 4 MiB region */
+            continue;
+        }
         bool mapped = i < n && pg < (1u << 20) &&
                       (!w->present || (w->present[pg >> 3] & (1u << (pg & 7))));
         if (mapped) {

@@ -39,6 +39,7 @@ struct window {
     uint64_t stamp;        /* LRU */
     uint32_t mapped;       /* pages mapped since the last flush (VMA budget) */
     uint8_t *present;      /* bit per linear page that may be mapped (paged windows) */
+    uint8_t present4m[128];/* bit per 4 MiB region with any bit set in present */
 };
 
 struct rmap_node;
