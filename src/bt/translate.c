@@ -432,10 +432,12 @@ static bool interp_handles(ZydisMnemonic mn)
     case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_XCHG: case ZYDIS_MNEMONIC_CMPXCHG:
     case ZYDIS_MNEMONIC_XADD: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR:
     case ZYDIS_MNEMONIC_BTC: case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_PUSH:
-    case ZYDIS_MNEMONIC_POP: case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW:
-    case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW:
-    case ZYDIS_MNEMONIC_STOSD:
+    case ZYDIS_MNEMONIC_POP:
         return true;
+    /* Not string instructions: one REP STOS (clear_page) serves every page the guest
+     * clears, so making it a callout after two page-table pages would send all of them
+     * through the interpreter one element at a time. The inline path faults at most once
+     * per protected page instead. */
     default:
         return false;
     }
@@ -1050,8 +1052,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
             break;
         }
         kinds[b->n] = classify(b, d);
-        if ((kinds[b->n] == K_IDENT || kinds[b->n] == K_PUSH || kinds[b->n] == K_POP ||
-             kinds[b->n] == K_STRING) &&
+        if ((kinds[b->n] == K_IDENT || kinds[b->n] == K_PUSH || kinds[b->n] == K_POP) &&
             interp_handles(d->in.mnemonic) && d->in.machine_mode == ZYDIS_MACHINE_MODE_LEGACY_32 &&
             tc__hot(bt, phys + (eip - c->eip)))
             kinds[b->n] = K_CALLOUT; /* its accesses keep being emulated: skip the signal */
