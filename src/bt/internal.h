@@ -189,6 +189,47 @@ void ident__memop(struct xlate *x, const uint8_t *pre, int npre, bool rex_w, int
                   const uint8_t *op, int oplen, const struct memref *mr, int32_t bias,
                   const uint8_t *tail, int ntail);
 
+/* The block under construction (translate.c, sequences.c). */
+struct pending_exit {
+    uint8_t *site;
+    uint32_t target;
+    bool far;      /* target on another page with paging on: no chaining, go through the lookup */
+};
+
+struct build {
+    struct xlate x;
+    struct callout_insn *callouts; /* decoded callout instructions, handed to the block */
+    struct dinsn d[BLOCK_MAX_INSNS];
+    struct insn_map map[BLOCK_MAX_INSNS];
+    int n;
+    struct pending_exit exits[2];
+    int nexits;
+    bool code32, stack32;
+};
+
+/* sequences.c */
+void add_exit(struct build *b, uint8_t *site, uint32_t target);
+void emit_exit_jmp(struct build *b, uint32_t target);
+void emit_exit_jcc(struct build *b, int cc, uint32_t target);
+void emit_callout(struct build *b, const struct dinsn *d, enum callout what, bool resume);
+int esp_mask_stack16(const struct build *b);
+void emit_esp_add(struct build *b, int32_t delta);
+struct memref stack_ref(const struct build *b, int32_t disp);
+void emit_push_reg(struct build *b, int src, int osz);
+void emit_push_imm(struct build *b, uint32_t imm, int osz);
+void emit_load_operand(struct build *b, const struct dinsn *d, const ZydisDecodedOperand *o,                               int dst);
+uint32_t branch_target(const struct dinsn *d);
+void emit_pop(struct build *b, const struct dinsn *d);
+void emit_leave(struct build *b, const struct dinsn *d);
+void emit_lea(struct build *b, const struct dinsn *d);
+void emit_incdec(struct build *b, const struct dinsn *d);
+void emit_string(struct build *b, const struct dinsn *d);
+void emit_loop(struct build *b, const struct dinsn *d);
+bool exec_breakpoint(const struct vcpu *c, uint32_t lin);
+void emit_cli(struct build *b);
+void emit_pushf(struct build *b, const struct dinsn *d);
+int string_src_seg(const struct dinsn *d);
+
 /* Re-emit d as the same host instruction (registers mapped, memory through the window).
  * Returns false when d cannot be re-emitted this way. */
 bool ident__emit(struct xlate *x, const struct dinsn *d);

@@ -59,7 +59,7 @@ struct pci_reg {
 };
 
 struct pci_bar {
-    uint32_t size; /* bytes, a power of two; 0: not implemented */
+    uint32_t size; /* bytes, a power of two; 0: this BAR does not exist */
     bool io;       /* I/O space (size >= 4), else 32-bit memory (size >= 16) */
     bool prefetchable;
     const struct device_ops *ops; /* claimed on the bus while mapped; NULL: the hook does it */

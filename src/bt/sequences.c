@@ -1,0 +1,413 @@
+/*
+ * The host code sequences of the block builder (translate.c): branch exits and callouts,
+ * the stack instructions on R12 (store before the ESP update), LEA/INC/DEC re-encodings,
+ * LOOP/JCXZ, inline string instructions, and CLI/PUSHF on the virtual flags. Each keeps
+ * the guest's flags live across it (flag-free, or inside PUSHFQ/POPFQ) and orders its
+ * host instructions so that a fault leaves the guest state of the instruction's start.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bt/internal.h"
+#include "monitor/cpu.h"
+#include "monitor/log.h"
+
+#define OFF(f) ((int32_t)offsetof(struct vcpu, f))
+
+/* With paging on, a direct branch may be chained only within the block's own page: the
+ * same linear page maps the same physical page in every address space the block can
+ * run in. Elsewhere the target is resolved by the per-address-space lookup. */
+void add_exit(struct build *b, uint8_t *site, uint32_t target)
+{
+    struct pending_exit *x = &b->exits[b->nexits++];
+
+    x->site = site;
+    x->target = target;
+    x->far = (b->x.mode & MODE_PG) &&
+             ((b->x.cs_base + target) & ~0xfffu) != ((b->x.cs_base + b->d[0].eip) & ~0xfffu);
+}
+
+void emit_exit_jmp(struct build *b, uint32_t target)
+{
+    add_exit(b, emit_jmp(&b->x.e, b->x.e.p), target); /* aimed at its stub at the end */
+}
+
+void emit_exit_jcc(struct build *b, int cc, uint32_t target)
+{
+    add_exit(b, emit_jcc(&b->x.e, cc, b->x.e.p), target);
+}
+
+/* Exit to the monitor for instruction d; resume at the next host instruction if allowed. */
+void emit_callout(struct build *b, const struct dinsn *d, enum callout what, bool resume)
+{
+    struct emitter *e = &b->x.e;
+    uint8_t *imm;
+
+    emit_store_imm(e, false, H_R15, OFF(eip), d->eip);
+    emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_CALLOUT);
+    if (what == CALLOUT_INTERP && b->code32 && d->in.machine_mode == ZYDIS_MACHINE_MODE_LEGACY_32 &&
+        d->in.length) {
+        /* Hand the monitor the decoded instruction: no fetch and decode per execution. The
+         * copy lives as long as the block, which dies when these bytes change. */
+        struct callout_insn *ci = malloc(sizeof(*ci));
+        if (!ci)
+            die("out of memory");
+        ci->in = d->in;
+        memcpy(ci->ops, d->ops, sizeof(ci->ops));
+        ci->next = b->callouts;
+        b->callouts = ci;
+        emit1(e, 0x49);
+        emit1(e, 0xb8);                                   /* mov r8, imm64 */
+        emit8(e, (uint64_t)ci);
+        emit_store64(e, T_VAL, H_R15, OFF(exit_arg));
+    } else {
+        emit_store_imm(e, true, H_R15, OFF(exit_arg), what);
+    }
+    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
+    imm = e->p - 4;
+    emit_jmp(e, b->x.bt->exit_common);
+    if (resume && !e->overflow)
+        memcpy(imm, &(uint32_t){(uint32_t)(uint64_t)e->p}, 4);
+}
+
+int esp_mask_stack16(const struct build *b)
+{
+    return !b->stack32;
+}
+
+/* ESP += delta, honouring a 16-bit stack (only SP changes). Flag-free. */
+void emit_esp_add(struct build *b, int32_t delta)
+{
+    struct emitter *e = &b->x.e;
+
+    if (!esp_mask_stack16(b)) {
+        emit_lea32(e, H_R12, H_R12, -1, 1, delta);
+        return;
+    }
+    emit_lea32(e, T_TMP, H_R12, -1, 1, delta);
+    emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x89, 0xdc}, 4); /* mov r12w, r11w */
+}
+
+struct memref stack_ref(const struct build *b, int32_t disp)
+{
+    struct memref mr = {R_ESP, -1, 1, disp, SEG_SS, !b->stack32};
+    return mr;
+}
+
+/* Store host register src (osz bytes) at SS:ESP-osz, then ESP -= osz. */
+void emit_push_reg(struct build *b, int src, int osz)
+{
+    struct memref mr = stack_ref(b, -osz);
+    static const uint8_t p66 = 0x66;
+
+    ident__memop(&b->x, &p66, osz == 2, false, src, (const uint8_t[]){0x89}, 1, &mr, 0, NULL, 0);
+    emit_esp_add(b, -osz);
+}
+
+void emit_push_imm(struct build *b, uint32_t imm, int osz)
+{
+    struct memref mr = stack_ref(b, -osz);
+    static const uint8_t p66 = 0x66;
+
+    ident__memop(&b->x, &p66, osz == 2, false, 0, (const uint8_t[]){0xc7}, 1, &mr, 0,
+                 (const uint8_t *)&imm, osz);
+    emit_esp_add(b, -osz);
+}
+
+/* Load an operand (register or memory, 16 or 32 bits) zero-extended into host reg dst. */
+void emit_load_operand(struct build *b, const struct dinsn *d, const ZydisDecodedOperand *o,
+                              int dst)
+{
+    struct emitter *e = &b->x.e;
+    bool h;
+
+    if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        int g = zreg_gpr(o->reg.value, &h);
+        if (o->size == 16)
+            emit_movzx16(e, dst, host_reg(g));
+        else
+            emit_mov_rr(e, false, dst, host_reg(g));
+        return;
+    }
+    struct memref mr;
+    memref_from(&mr, &d->in, o);
+    if (o->size == 16)
+        ident__memop(&b->x, NULL, 0, false, dst, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0, NULL, 0);
+    else
+        ident__memop(&b->x, NULL, 0, false, dst, (const uint8_t[]){0x8b}, 1, &mr, 0, NULL, 0);
+}
+
+uint32_t branch_target(const struct dinsn *d)
+{
+    uint32_t t = d->eip + d->len + (uint32_t)d->in.raw.imm[0].value.s;
+    return d->in.operand_width == 16 ? t & 0xffff : t;
+}
+
+void emit_pop(struct build *b, const struct dinsn *d)
+{
+    const ZydisDecodedOperand *o = &d->ops[0];
+    int osz = d->in.operand_width / 8;
+    struct memref sr = stack_ref(b, 0);
+    static const uint8_t p66 = 0x66;
+    bool h;
+
+    if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        int g = zreg_gpr(o->reg.value, &h);
+        ident__memop(&b->x, &p66, osz == 2, false, host_reg(g), (const uint8_t[]){0x8b}, 1, &sr,
+                     0, NULL, 0);
+        if (g != R_ESP)
+            emit_esp_add(b, osz);
+        return;
+    }
+    /* POP m: read, write (addressed with the incremented ESP), then move ESP. */
+    struct memref mr;
+    memref_from(&mr, &d->in, o);
+    ident__memop(&b->x, &p66, osz == 2, false, T_VAL, (const uint8_t[]){0x8b}, 1, &sr, 0, NULL, 0);
+    ident__memop(&b->x, &p66, osz == 2, false, T_VAL, (const uint8_t[]){0x89}, 1, &mr, osz, NULL,
+                 0);
+    emit_esp_add(b, osz);
+}
+
+void emit_leave(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    int osz = d->in.operand_width / 8;
+    struct memref mr = {R_EBP, -1, 1, 0, SEG_SS, !b->stack32};
+
+    if (osz == 2)
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0, NULL, 0);
+    else
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x8b}, 1, &mr, 0, NULL, 0);
+    if (b->stack32) {
+        emit_lea32(e, H_R12, H_RBP, -1, 1, osz);
+    } else {
+        emit_lea32(e, T_TMP, H_RBP, -1, 1, osz);
+        emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x89, 0xdc}, 4); /* mov r12w, r11w */
+    }
+    if (osz == 2)
+        emit_bytes(e, (const uint8_t[]){0x66, 0x44, 0x89, 0xc5}, 4); /* mov bp, r8w */
+    else
+        emit_mov_rr(e, false, H_RBP, T_VAL);
+}
+
+void emit_lea(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    struct memref mr;
+    bool h;
+    int g = zreg_gpr(d->ops[0].reg.value, &h);
+
+    memref_from(&mr, &d->in, &d->ops[1]);
+    ident__addr(&b->x, &mr, T_ADDR, 0, true);
+    if (d->ops[0].size == 16) {
+        emit1(e, 0x66);
+        emit_mov_rr(e, false, host_reg(g), T_ADDR);
+    } else {
+        emit_mov_rr(e, false, host_reg(g), T_ADDR);
+    }
+}
+
+void emit_incdec(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    bool h;
+    int g = zreg_gpr(d->ops[0].reg.value, &h);
+    int hr = host_reg(g);
+
+    if (d->ops[0].size == 16)
+        emit1(e, 0x66);
+    emit_rex(e, false, 0, 0, hr);
+    emit1(e, 0xff);
+    emit1(e, (uint8_t)(0xc0 | (d->in.mnemonic == ZYDIS_MNEMONIC_DEC) << 3 | (hr & 7)));
+}
+
+/*
+ * A string instruction run by the host: guest ESI/EDI/ECX are RSI/RDI/RCX already. The
+ * source goes through GS; the destination (ES:RDI, which takes no override) is made a
+ * host address by adding the window base, and taken back after. A range that would run
+ * past 4 GiB (the guest wraps, the host would not) goes to the interpreter instead, so
+ * nothing outside the window and its guard is ever touched. A fault inside leaves
+ * RCX/RSI/RDI at the iteration that faulted; the handler rebases RDI (fixup -2).
+ */
+void emit_string(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    const ZydisDecodedInstruction *in = &d->in;
+    bool rep = in->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+                                 ZYDIS_ATTRIB_HAS_REPNE);
+    bool src = string_src_seg(d) >= 0, dst = in->opcode != 0xac && in->opcode != 0xad;
+    unsigned size = in->operand_width / 8, shift = size == 4 ? 2 : size == 2 ? 1 : 0;
+    uint8_t *down, *slow[4], *done;
+    int nslow = 0;
+
+    /* Bounds check, with the guest's flags saved. */
+    emit_pushfq(e);
+    if (rep)
+        emit_mov_rr(e, false, T_TMP, H_RCX);          /* r11 = ECX (zero-extended) */
+    else
+        emit_mov_ri(e, T_TMP, 1);
+    if (shift)
+        emit_bytes(e, (const uint8_t[]){0x49, 0xc1, 0xe3, (uint8_t)shift}, 4); /* shl r11, s */
+    emit_bytes(e, (const uint8_t[]){0xf7, 0x04, 0x24, 0x00, 0x04, 0x00, 0x00}, 7); /* test [rsp], DF */
+    down = emit_jcc(e, 0x5, e->p);                    /* jnz down */
+    emit_bytes(e, (const uint8_t[]){0x49, 0xb9, 0, 0, 0, 0, 1, 0, 0, 0}, 10); /* mov r9, 1<<32 */
+    for (int pass = 0; pass < 2; pass++) {
+        int reg = pass ? H_RSI : H_RDI;
+        if ((pass == 0 && !dst) || (pass == 1 && !src))
+            continue;
+        emit_mov_rr(e, false, T_ADDR, reg);           /* r10 = edi/esi */
+        emit_bytes(e, (const uint8_t[]){0x4d, 0x01, 0xda}, 3); /* add r10, r11 */
+        emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xca}, 3); /* cmp r10, r9 */
+        slow[nslow++] = emit_jcc(e, 0x7, e->p);       /* ja slow */
+    }
+    done = NULL;
+    uint8_t *ok = NULL;
+    emit1(e, 0xe9);                                   /* jmp ok */
+    ok = e->p;
+    emit4(e, 0);
+    patch_rel32(down, e->p);
+    for (int pass = 0; pass < 2; pass++) {
+        int reg = pass ? H_RSI : H_RDI;
+        if ((pass == 0 && !dst) || (pass == 1 && !src))
+            continue;
+        emit_mov_rr(e, false, T_ADDR, reg);
+        emit_bytes(e, (const uint8_t[]){0x49, 0x83, 0xc2, (uint8_t)size}, 4); /* add r10, size */
+        emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xda}, 3); /* cmp r10, r11 */
+        slow[nslow++] = emit_jcc(e, 0x2, e->p);       /* jb slow */
+    }
+    patch_rel32(ok, e->p);
+    emit_popfq(e);
+
+    /* The instruction itself. */
+    emit_mov_rr(e, false, H_RSI, H_RSI);              /* zero-extend: the host uses RSI/RDI/RCX */
+    emit_mov_rr(e, false, H_RDI, H_RDI);
+    if (rep)
+        emit_mov_rr(e, false, H_RCX, H_RCX);
+    emit_load64(e, T_ADDR, H_R15, OFF(window));
+    emit_bytes(e, (const uint8_t[]){0x4a, 0x8d, 0x3c, 0x17}, 4); /* lea rdi, [rdi + r10] */
+    b->x.fixup_reg = -2;
+    if (src)
+        emit1(e, 0x65);
+    for (int i = 0; i < in->raw.prefix_count; i++) {
+        uint8_t p = in->raw.prefixes[i].value;
+        if (in->raw.prefixes[i].type != ZYDIS_PREFIX_TYPE_IGNORED &&
+            (p == 0x66 || p == 0xf2 || p == 0xf3))
+            emit1(e, p);
+    }
+    emit1(e, in->opcode);
+    emit_load64(e, T_ADDR, H_R15, OFF(window_neg));
+    emit_bytes(e, (const uint8_t[]){0x4a, 0x8d, 0x3c, 0x17}, 4); /* lea rdi, [rdi + r10] */
+    emit_mov_rr(e, false, H_RDI, H_RDI);
+    emit1(e, 0xe9);
+    done = e->p;
+    emit4(e, 0);
+
+    /* Slow path: the interpreter. */
+    for (int i = 0; i < nslow; i++)
+        patch_rel32(slow[i], e->p);
+    emit_popfq(e);
+    emit_callout(b, d, CALLOUT_INTERP, true);
+    patch_rel32(done, e->p);
+}
+
+void emit_loop(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    uint32_t taken = branch_target(d), fall = d->eip + d->len;
+    ZydisMnemonic mn = d->in.mnemonic;
+    bool is_jcxz = mn == ZYDIS_MNEMONIC_JCXZ || mn == ZYDIS_MNEMONIC_JECXZ;
+
+    if (d->in.address_width == 32) {
+        uint8_t op = is_jcxz ? 0xe3 : mn == ZYDIS_MNEMONIC_LOOP ? 0xe2
+                                    : mn == ZYDIS_MNEMONIC_LOOPE ? 0xe1 : 0xe0;
+        emit_bytes(e, (const uint8_t[]){0x67, op, 0x05}, 3);
+        emit_exit_jmp(b, fall);
+        emit_exit_jmp(b, taken);
+        return;
+    }
+    /* CX forms: 64-bit mode has no 16-bit LOOP/JCXZ, so test CX with JRCXZ on a copy. */
+    uint8_t *jz, *jcc = NULL;
+    if (!is_jcxz) {
+        emit_lea32(e, T_VAL, H_RCX, -1, 1, -1);
+        emit_bytes(e, (const uint8_t[]){0x66, 0x44, 0x89, 0xc1}, 4); /* mov cx, r8w */
+    }
+    emit_mov_rr(e, true, T_SAVE, H_RCX);
+    emit_bytes(e, (const uint8_t[]){0x0f, 0xb7, 0xc9}, 3); /* movzx ecx, cx */
+    emit1(e, 0xe3);
+    jz = e->p;
+    emit1(e, 0);
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
+    if (is_jcxz) {
+        emit_exit_jmp(b, fall);
+        *jz = (uint8_t)(e->p - (jz + 1));
+        emit_mov_rr(e, true, H_RCX, T_SAVE);
+        emit_exit_jmp(b, taken);
+        return;
+    }
+    if (mn != ZYDIS_MNEMONIC_LOOP) {
+        emit1(e, mn == ZYDIS_MNEMONIC_LOOPE ? 0x75 : 0x74); /* not taken if the ZF test fails */
+        jcc = e->p;
+        emit1(e, 0);
+    }
+    /* taken path needs its own exit; the fall path is shared. */
+    uint8_t *skip;
+    emit1(e, 0xe9);
+    skip = e->p;
+    emit4(e, 0);
+    *jz = (uint8_t)(e->p - (jz + 1));
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
+    if (jcc)
+        *jcc = (uint8_t)(e->p - (jcc + 1));
+    emit_exit_jmp(b, fall);
+    patch_rel32(skip, e->p);
+    emit_exit_jmp(b, taken);
+}
+
+/* Is an execution breakpoint (DR7 L/G enabled, R/W = 00) set at linear address lin? */
+bool exec_breakpoint(const struct vcpu *c, uint32_t lin)
+{
+    for (int i = 0; i < 4; i++)
+        if ((c->dr[7] >> (2 * i)) & 3 && !((c->dr[7] >> (16 + 4 * i)) & 3) && c->dr[i] == lin)
+            return true;
+    return false;
+}
+
+/*
+ * CLI and PUSHF on the virtual flags, inline (DESIGN.md §1): both touch host flags only
+ * inside PUSHFQ/POPFQ. PUSHF builds the image from the guest's arithmetic flags (saved on
+ * the host stack) and the virtual system flags; if its stack store faults, the handler
+ * takes the guest flags back from the host stack (fixup -3).
+ */
+void emit_cli(struct build *b)
+{
+    struct emitter *e = &b->x.e;
+
+    emit_pushfq(e);
+    emit_op_mem(e, false, (const uint8_t[]){0x81}, 1, 4, H_R15, OFF(eflags_sys)); /* and */
+    emit4(e, ~EFL_IF);
+    emit_popfq(e);
+}
+
+void emit_pushf(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    int osz = d->in.operand_width / 8;
+    struct memref mr = stack_ref(b, -osz);
+    static const uint8_t p66 = 0x66;
+
+    emit_pushfq(e);
+    emit_bytes(e, (const uint8_t[]){0x44, 0x8b, 0x04, 0x24}, 4);           /* mov r8d, [rsp] */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xe0}, 3);                 /* and r8d, imm32 */
+    emit4(e, EFL_HOST);
+    emit_op_mem(e, false, (const uint8_t[]){0x0b}, 1, T_VAL, H_R15, OFF(eflags_sys)); /* or */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xe0}, 3);                 /* and r8d, imm32 */
+    emit4(e, ~(EFL_RF | EFL_VM));                                          /* never in the image */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xc8, 0x02}, 4);           /* or r8d, 2 */
+    b->x.fixup_reg = -3;
+    ident__memop(&b->x, &p66, osz == 2, false, T_VAL, (const uint8_t[]){0x89}, 1, &mr, 0, NULL,
+                 0);
+    emit_popfq(e);
+    emit_esp_add(b, -osz);
+}
+
