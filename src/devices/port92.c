@@ -21,6 +21,7 @@
 
 #include "devices/bus.h"
 #include "monitor/log.h"
+#include "mmu-shadow/window.h"
 #include "monitor/machine.h"
 
 #define PORT92_FAST_INIT 0x01
@@ -41,9 +42,11 @@ static void apply_a20(struct machine *m, bool open)
 {
     uint32_t mask = open ? A20_OPEN : A20_CLOSED;
 
-    if (m->cpu->a20_mask != mask)
-        LOG(DEV, 1, "A20 gate %s", open ? "opened" : "closed");
+    if (m->cpu->a20_mask == mask)
+        return;
+    LOG(DEV, 1, "A20 gate %s", open ? "opened" : "closed");
     m->cpu->a20_mask = mask;
+    mmu__a20_changed(m);
 }
 
 static void update_a20(struct port92 *p)

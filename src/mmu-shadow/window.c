@@ -680,3 +680,28 @@ void mmu__trap_writes(struct machine *m, uint32_t gpa, uint32_t len)
         mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
     }
 }
+
+void mmu__a20_changed(struct machine *m)
+{
+    struct mmu *mmu = m->mmu;
+    bool closed = !(m->cpu->a20_mask & 0x100000u);
+    const uint32_t hma = 0x100000u, len = 0x10000u;
+
+    if (!mmu || m->ram_size < hma + len)
+        return;
+    /* The HMA's pages now show other bytes: drop translations from both views. */
+    for (uint32_t a = 0; a < len; a += PAGE) {
+        if (m->bt) {
+            bt__invalidate_page(m, a);
+            bt__invalidate_page(m, hma + a);
+        }
+    }
+    /* Closed: an alias of 0-64 KiB, read-only so that every write through it is emulated
+     * (and reaches the code-page bookkeeping of the page it really hits). */
+    map_fixed(mmu->phys.base + hma, len, closed ? PROT_READ : PROT_READ | PROT_WRITE, m->ram_fd,
+              closed ? 0 : hma);
+    for (uint32_t a = 0; !closed && a < len; a += PAGE) /* keep code pages write-protected */
+        if (protected_page(mmu, (hma + a) / PAGE))
+            mprotect(mmu->phys.base + hma + a, PAGE, PROT_READ);
+    mmu__flush_all(m);
+}

@@ -90,6 +90,10 @@ int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_f
  * writes to page tables are (the differential test checks the interpreter this way). */
 void mmu__trap_writes(struct machine *m, uint32_t gpa, uint32_t len);
 
+/* The A20 gate changed (vcpu.a20_mask): with it closed, the 64 KiB above 1 MiB that real-
+ * mode code can reach wraps to 0 in the physical window, as address line 20 is held low. */
+void mmu__a20_changed(struct machine *m);
+
 /* INVLPG: drop the page at lin from the windows of the current address space. */
 void mmu__invlpg(struct machine *m, uint32_t lin);
 

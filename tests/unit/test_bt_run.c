@@ -328,6 +328,33 @@ START_TEST(stale_reverse_map_does_not_expose_zeros)
 }
 END_TEST
 
+START_TEST(a20_gate_wraps_the_hma)
+{
+    /* With A20 closed (the 8042's output port and port 0x92 bit 1 both low), 1 MiB + x
+     * reads and writes x, for translated code as for the hardware. */
+    static const uint8_t code[] = {
+        0xb0, 0xd1, 0xe6, 0x64,             /* 8042: write output port */
+        0xb0, 0xdd, 0xe6, 0x60,             /* ... with its A20 line low */
+        0xb0, 0x00, 0xe6, 0x92,             /* mov al, 0; out 0x92, al: close A20 */
+        0x8b, 0x1d, 0x00, 0x05, 0x10, 0x00, /* mov ebx, [0x100500] */
+        0xc7, 0x05, 0x04, 0x05, 0x10, 0x00, 0x78, 0x56, 0x34, 0x12, /* mov [0x100504], .. */
+        0xb0, 0x02, 0xe6, 0x92,             /* mov al, 2; out 0x92, al: open A20 */
+        0x8b, 0x0d, 0x00, 0x05, 0x10, 0x00, /* mov ecx, [0x100500] */
+        0xf4};
+    const uint32_t at = 0x280000;
+
+    *(uint32_t *)(fx->ram + 0x500) = 0xaa55aa55;
+    *(uint32_t *)(fx->ram + 0x100500) = 0x11111111;
+    memcpy(fx->ram + at, code, sizeof(code));
+    fx->cpu->eip = at;
+    fx->cpu->gpr[R_ESP] = STACK;
+    ck_assert_int_eq(machine__run(fx), RUN_HALTED);
+    ck_assert_uint_eq(reg(R_EBX), 0xaa55aa55);            /* wrapped */
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0x504), 0x12345678); /* the write wrapped too */
+    ck_assert_uint_eq(reg(R_ECX), 0x11111111);            /* A20 open again: the real 1 MiB */
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bt/run");
@@ -338,6 +365,7 @@ static Suite *suite(void)
     tcase_add_test(tc, straight_line);
     tcase_add_test(tc, loop_with_chaining);
     tcase_add_test(tc, endbr_is_a_nop);
+    tcase_add_test(tc, a20_gate_wraps_the_hma);
     tcase_add_test(tc, budget_exits_keep_state);
     tcase_add_test(tc, call_ret_push_pop);
     tcase_add_test(tc, indirect_branches_keep_flags);
