@@ -46,6 +46,20 @@
 #define T_OF 0x800
 #define T_ARITH (T_CF | T_PF | T_AF | T_ZF | T_SF | T_OF)
 
+/* A 32-bit TSS (SDM vol. 3, figure 8-2), for the kit's own and for tests that need another. */
+struct t_tss32 {
+    uint16_t link, r0;
+    uint32_t esp0;
+    uint16_t ss0, r1;
+    uint32_t esp1;
+    uint16_t ss1, r2;
+    uint32_t esp2;
+    uint16_t ss2, r3;
+    uint32_t cr3, eip, eflags, eax, ecx, edx, ebx, esp, ebp, esi, edi;
+    uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10;
+    uint16_t trap, iomap;
+};
+
 /*
  * What the interrupt stubs push, lowest address first: the data segment
  * registers, PUSHAD's registers, the vector, the error code (0 when the CPU

@@ -28,18 +28,7 @@ static uint64_t gdt[T_GDT_ENTRIES] __attribute__((aligned(8)));
 static uint64_t idt[256] __attribute__((aligned(8)));
 static t_handler handlers[256];
 
-static struct {
-    uint16_t link, r0;
-    uint32_t esp0;
-    uint16_t ss0, r1;
-    uint32_t esp1;
-    uint16_t ss1, r2;
-    uint32_t esp2;
-    uint16_t ss2, r3;
-    uint32_t cr3, eip, eflags, eax, ecx, edx, ebx, esp, ebp, esi, edi;
-    uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10;
-    uint16_t trap, iomap;
-} tss __attribute__((aligned(16)));
+static struct t_tss32 tss __attribute__((aligned(16)));
 static uint8_t tss_stack[8192] __attribute__((aligned(16)));
 
 static unsigned checks, failures;

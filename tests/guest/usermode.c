@@ -54,18 +54,7 @@ static uint8_t ustack[8192] __attribute__((aligned(16)));
 static uint8_t kstack[8192] __attribute__((aligned(16)));
 uint8_t sysenter_stack[4096] __attribute__((aligned(16)));
 
-static struct {
-    uint16_t link, r0;
-    uint32_t esp0;
-    uint16_t ss0, r1;
-    uint32_t esp1;
-    uint16_t ss1, r2;
-    uint32_t esp2;
-    uint16_t ss2, r3;
-    uint32_t cr3, eip, eflags, eax, ecx, edx, ebx, esp, ebp, esi, edi;
-    uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10;
-    uint16_t trap, iomap;
-} tss __attribute__((aligned(16)));
+static struct t_tss32 tss __attribute__((aligned(16)));
 
 /* Filled by ring-3 code (all of the image is user-accessible). */
 uint32_t u_cs, u_ss, u_ds, u_es, u_fs, u_gs, u_esp, u_flags, u_result, u_result2;
