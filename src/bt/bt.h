@@ -69,6 +69,8 @@ uint64_t bt__generation(struct machine *m);
 void bt__lin_unmapped(struct machine *m, uint32_t cr3, uint32_t lin, uint32_t len_minus_1);
 /* Paging rules changed (CR0.WP, CR4.PSE/PGE, all windows dropped): forget all targets. */
 void bt__paging_changed(struct machine *m);
+/* Nothing traces the page tables of address space cr3 any more: forget its lookups. */
+void bt__forget_space(struct machine *m, uint32_t cr3);
 /* Drop everything (mode-table changes, TC full, guest asked for a full flush). */
 void bt__flush(struct machine *m);
 
@@ -81,6 +83,9 @@ void bt__emulated_at(struct machine *m, uint64_t pc);
 struct ZydisDecodedInstruction_;
 /* The decoded instruction behind an EXIT_CALLOUT's exit_arg (>= CALLOUT_DECODED). */
 void bt__callout_insn(uint64_t arg, const void **in, const void **ops);
+/* The decoded callout `arg` ran; `needed` if its accesses needed the monitor (MMIO, ROM,
+ * a traced or code page). An adaptive callout that stops needing it is translated again. */
+void bt__callout_done(struct machine *m, uint64_t arg, bool needed);
 
 /* Host-fault support: map a host PC inside the TC to the guest instruction.
  * Fills *eip and *fixup_reg (host register saved in R9 that must be restored, or -1).

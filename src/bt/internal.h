@@ -20,6 +20,7 @@
 #define BLOCK_HASH_BITS 16
 #define LOOKUP_BITS 16               /* inline indirect-branch table entries: 64 Ki */
 #define HOT_SLOTS 4096               /* adaptively retranslated instructions remembered */
+#define ADAPTIVE_COOL 64              /* quiet runs before an adaptive callout is undone */
 #define LOOKUP_TABLES 16             /* tables kept for distinct (mode, CS base, CR3) */
 
 /* Host scratch registers (DESIGN.md §1: R8-R11 are the translator's). */
@@ -50,6 +51,9 @@ struct callout_insn {
     ZydisDecodedInstruction in;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
     struct callout_insn *next;   /* the block's list, freed with it */
+    struct block *block;         /* adaptive (made a callout because hot): its block, */
+    uint32_t gpa;                /* the instruction's guest-physical address */
+    uint32_t quiet;              /* and executions in a row that needed no emulation */
 };
 
 struct block {
@@ -152,6 +156,8 @@ struct dinsn {
     uint8_t bytes[16];   /* the bytes `in` was decoded from (32-bit mode) */
     uint32_t eip;        /* guest EIP of the instruction */
     uint8_t len;         /* guest length (of the original bytes) */
+    bool hot;            /* a callout because its accesses kept being emulated */
+    uint32_t phys;       /* guest-physical address (set when hot) */
 };
 
 /* A guest memory operand: guest register numbers (-1 = none). */

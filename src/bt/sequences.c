@@ -55,6 +55,9 @@ void emit_callout(struct build *b, const struct dinsn *d, enum callout what, boo
             die("out of memory");
         ci->in = d->in;
         memcpy(ci->ops, d->ops, sizeof(ci->ops));
+        ci->block = NULL;
+        ci->gpa = d->hot ? d->phys : 0;
+        ci->quiet = 0;
         ci->next = b->callouts;
         b->callouts = ci;
         emit1(e, 0x49);

@@ -260,6 +260,21 @@ void bt__paging_changed(struct machine *m)
             tc__table_clear(bt, &bt->tables[i]);
 }
 
+void bt__forget_space(struct machine *m, uint32_t cr3)
+{
+    struct bt *bt = m->bt;
+
+    if (!bt)
+        return;
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
+        struct lookup_table *t = &bt->tables[i];
+        if (t->mode != ~0u && t->cr3 == (cr3 & 0xfffff000u)) {
+            t->cr3 = 1;    /* matches no CR3; cleared when reused */
+            t->stamp = 0;  /* and reused first */
+        }
+    }
+}
+
 static struct page_list **page_slot(struct bt *bt, uint32_t gpa)
 {
     return &bt->pages[(gpa >> 12) % (sizeof(bt->pages) / sizeof(bt->pages[0]))];
@@ -528,6 +543,32 @@ void bt__emulated_at(struct machine *m, uint64_t pc)
     }
     bt->hot_key[s] = gpa;
     bt->hot_state[s] = 1;
+}
+
+void bt__callout_done(struct machine *m, uint64_t arg, bool needed)
+{
+    struct bt *bt = m->bt;
+    struct callout_insn *ci = (struct callout_insn *)arg;
+    unsigned s;
+
+    if (!ci->gpa)
+        return;
+    if (needed) {
+        ci->quiet = 0;
+        return;
+    }
+    if (++ci->quiet < ADAPTIVE_COOL)
+        return;
+    /* What it touches is plain memory now (a page table left writable, a page that no
+     * longer holds code): back to translated code. One more emulation makes it hot again. */
+    s = hot_slot(bt, ci->gpa, false);
+    if (s < HOT_SLOTS)
+        bt->hot_state[s] = 1;
+    ci->gpa = 0;
+    if (ci->block && !ci->block->dead) {
+        drop_block(bt, ci->block);
+        STAT_INC(bt_adaptive_cooled);
+    }
 }
 
 void bt__callout_insn(uint64_t arg, const void **in, const void **ops)

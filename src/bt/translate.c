@@ -637,10 +637,14 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
             break;
         }
         kinds[b->n] = classify(b, d);
+        d->hot = false;
         if ((kinds[b->n] == K_IDENT || kinds[b->n] == K_PUSH || kinds[b->n] == K_POP) &&
             interp_handles(d->in.mnemonic) && d->in.machine_mode == ZYDIS_MACHINE_MODE_LEGACY_32 &&
-            tc__hot(bt, phys + (eip - c->eip)))
+            tc__hot(bt, phys + (eip - c->eip))) {
             kinds[b->n] = K_CALLOUT; /* its accesses keep being emulated: skip the signal */
+            d->hot = true;
+            d->phys = phys + (eip - c->eip);
+        }
         lastpage = (lin + d->len - 1) & ~0xfffu;
         guest_bytes += d->len;
         eip += d->len;
@@ -731,6 +735,8 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     }
     memcpy(blk->map, b->map, b->n * sizeof(struct insn_map));
     blk->callouts = b->callouts;
+    for (struct callout_insn *ci = blk->callouts; ci; ci = ci->next)
+        ci->block = blk;
     bt->tc_free = b->x.e.p;
     tc__insert(bt, blk);
 

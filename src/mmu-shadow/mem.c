@@ -205,6 +205,8 @@ static void phys_access(struct machine *m, uint32_t gpa, uint8_t *buf, uint32_t 
         uint32_t n = (uint64_t)gpa + len > (1ull << 32) ? (uint32_t)((1ull << 32) - gpa) : len;
         struct span s = classify(m, gpa, n, write);
 
+        if (s.kind != REG_RAM)
+            m->monitor_accesses++;
         switch (s.kind) {
         case REG_RAM:
             if (write) {

@@ -19,6 +19,7 @@
 
 #include "bt/bt.h"
 #include "devices/i440bx.h"
+#include "mmu-shadow/internal.h"
 #include "mmu-shadow/walk.h"
 #include "monitor/log.h"
 #include "monitor/machine.h"
@@ -28,36 +29,10 @@
 #define HWCAP2_FSGSBASE (1 << 1)
 #endif
 
-#define PAGE 4096u
 #define LOW_ROM_BASE 0xe0000u
 #define LOW_ROM_SIZE 0x20000u
 #define RAM_LIMIT 0xe0000000u      /* RAM above this would collide with PCI/MMIO space */
 #define VMA_BUDGET 24000u          /* mapped pages across windows before everything is dropped */
-
-struct rmap_node {
-    struct rmap_node *next;
-    uint32_t lin;                  /* linear page (maps) or PDE index (deps) */
-    uint16_t win;                  /* index into mmu->win, or MMU_WINDOWS for phys */
-    uint32_t gen;
-};
-
-static bool bit(const uint8_t *map, uint32_t pn)
-{
-    return map[pn / 8] & (1u << (pn % 8));
-}
-
-static void set_bit(uint8_t *map, uint32_t pn, bool v)
-{
-    if (v)
-        map[pn / 8] |= (uint8_t)(1u << (pn % 8));
-    else
-        map[pn / 8] &= (uint8_t) ~(1u << (pn % 8));
-}
-
-static struct window *win_of(struct mmu *mmu, unsigned i)
-{
-    return i == MMU_WINDOWS ? &mmu->phys : &mmu->win[i];
-}
 
 static int map_fixed(void *at, size_t len, int prot, int fd, off_t off)
 {
@@ -151,9 +126,10 @@ int mmu__init(struct machine *m)
     mmu->ram_pages = (uint32_t)(ram / PAGE);
     mmu->code_pages = calloc(mmu->ram_pages / 8 + 1, 1);
     mmu->table_pages = calloc(mmu->ram_pages / 8 + 1, 1);
+    mmu->unsynced = calloc(mmu->ram_pages / 8 + 1, 1);
     mmu->maps = calloc(mmu->ram_pages + 1, sizeof(*mmu->maps));
     mmu->deps = calloc(mmu->ram_pages + 1, sizeof(*mmu->deps));
-    if (!mmu->code_pages || !mmu->table_pages || !mmu->maps || !mmu->deps ||
+    if (!mmu->code_pages || !mmu->table_pages || !mmu->unsynced || !mmu->maps || !mmu->deps ||
         reserve(mmu, &mmu->phys) < 0)
         goto fail;
     if (ram && map_fixed(mmu->phys.base, ram, PROT_READ | PROT_WRITE, m->ram_fd, 0) < 0)
@@ -214,6 +190,8 @@ void mmu__destroy(struct machine *m)
     free(mmu->deps);
     free(mmu->code_pages);
     free(mmu->table_pages);
+    unsync__destroy(m);
+    free(mmu->unsynced);
     free(mmu);
     m->mmu = NULL;
 }
@@ -236,13 +214,24 @@ void mmu__activate(struct machine *m)
     set_gs(m);
 }
 
-static void add_node(struct rmap_node **head, unsigned win, uint32_t gen, uint32_t lin)
+/* Record (window, lin) in a reverse-map list, dropping the stale entries met on the way:
+ * lists of pages that are never protected are walked only here, and would otherwise grow
+ * with every window that is emptied and refilled. */
+static void add_node(struct mmu *mmu, struct rmap_node **head, unsigned win, uint32_t gen,
+                     uint32_t lin)
 {
     struct rmap_node *n;
 
-    for (n = *head; n; n = n->next)
-        if (n->win == win && n->lin == lin && n->gen == gen)
+    for (struct rmap_node **pp = head; (n = *pp);) {
+        if (n->gen != win_of(mmu, n->win)->gen) {
+            *pp = n->next;
+            free(n);
+            continue;
+        }
+        if (n->win == win && n->lin == lin)
             return;
+        pp = &n->next;
+    }
     n = malloc(sizeof(*n));
     if (!n)
         die("out of memory");
@@ -266,6 +255,7 @@ void mmu__flush_all(struct machine *m)
         w->used = false;
     }
     memset(mmu->table_pages, 0, mmu->ram_pages / 8 + 1);
+    unsync__reset(m);
     if (mmu->active != &mmu->phys)
         mmu->active = NULL;
     bt__paging_changed(m);
@@ -287,10 +277,20 @@ static struct window *find_window(struct machine *m, uint32_t cr3, bool user)
             victim = w;
     }
     if (victim->used || !victim->base) {
+        uint32_t old = victim->cr3;
+        bool was_used = victim->used, shared = false;
         if (reserve(mmu, victim) < 0)
             die("cannot reserve a guest address window: %s", strerror(errno));
+        victim->used = false;
+        for (int i = 0; i < MMU_WINDOWS; i++)
+            shared |= mmu->win[i].used && mmu->win[i].cr3 == old;
+        /* Nothing traces that address space's tables now: its lookup tables go too. */
+        if (was_used && !shared)
+            bt__forget_space(m, old);
         STAT_INC(mmu_windows_evicted);
     }
+    if (cr3 / PAGE < mmu->ram_pages && bit(mmu->unsynced, cr3 / PAGE))
+        unsync__page(m, cr3 / PAGE); /* page directories are always kept in sync */
     victim->used = true;
     victim->cr3 = cr3;
     victim->user = user;
@@ -327,7 +327,8 @@ void mmu__sync(struct machine *m)
 
 /* Unmap linear pages [lin, lin+len) of window w: only the runs that may be mapped, so the
  * common page-table write (an entry going from not present to present) costs no syscall. */
-static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint64_t len)
+static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint64_t len,
+                        bool code)
 {
     uint32_t first = lin >> 12, n = (uint32_t)(len >> 12), run = 0;
 
@@ -354,11 +355,11 @@ static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint6
     if (first < WINDOW_GUARD / PAGE) /* the wrap-around copies behind the window too */
         mmap(w->base + WINDOW_SIZE, WINDOW_GUARD, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-    bt__lin_unmapped(m, w->cr3, lin, (uint32_t)(len - 1));
+    if (code)
+        bt__lin_unmapped(m, w->cr3, lin, (uint32_t)(len - 1));
 }
 
-/* Make every existing mapping of RAM page pn read-only. */
-static void downgrade(struct machine *m, uint32_t pn)
+void mmu_downgrade(struct machine *m, uint32_t pn)
 {
     struct mmu *mmu = m->mmu;
 
@@ -380,7 +381,8 @@ static void downgrade(struct machine *m, uint32_t pn)
 
 static bool protected_page(struct mmu *mmu, uint32_t pn)
 {
-    return pn < mmu->ram_pages && (bit(mmu->code_pages, pn) || bit(mmu->table_pages, pn));
+    return pn < mmu->ram_pages && (bit(mmu->code_pages, pn) ||
+                                   (bit(mmu->table_pages, pn) && !bit(mmu->unsynced, pn)));
 }
 
 /* Map the phys window's view of the BIOS areas as the PAM registers say, page by page:
@@ -424,9 +426,20 @@ static void trace_table(struct machine *m, uint32_t gpa)
         return;
     set_bit(mmu->table_pages, pn, true);
     if (!bit(mmu->code_pages, pn))
-        downgrade(m, pn);
+        mmu_downgrade(m, pn);
     if (m->cpu->cr0 & CR0_PG)
         mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
+}
+
+/* A mapping or lookup is being made from the page-table entry at pte_gpa. */
+static void uses_entry(struct machine *m, uint32_t pte_gpa)
+{
+    struct mmu *mmu = m->mmu;
+    uint32_t pn = pte_gpa / PAGE;
+
+    trace_table(m, pte_gpa & ~(PAGE - 1));
+    if (pn < mmu->ram_pages && bit(mmu->unsynced, pn))
+        unsync__walked(m, pn, (pte_gpa % PAGE) / 4);
 }
 
 #define PREFETCH_PAGES 16u /* a hidden fault also maps the rest of this aligned group */
@@ -456,13 +469,13 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
                     page_ram_writable(m, gpa))
                     prot |= PROT_WRITE;
                 if (!wk.large)
-                    trace_table(m, wk.pte_gpa & ~(PAGE - 1));
+                    uses_entry(m, wk.pte_gpa);
             }
         }
         if (run_len && (!prot || prot != run_prot || gpa != run_gpa + run_len * PAGE)) {
             if (map_fixed(w->base + run_lin, run_len * PAGE, run_prot, m->ram_fd, run_gpa) == 0) {
                 for (uint32_t k = 0; k < run_len; k++)
-                    add_node(&mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
+                    add_node(mmu, &mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
                              run_lin + k * PAGE);
                 for (uint32_t k = 0; k < run_len; k++)
                     mark_present(w, run_lin + k * PAGE);
@@ -503,9 +516,9 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
     pn = gpage / PAGE;
     trace_table(m, w->cr3);
     if (!wk.large) {
-        trace_table(m, wk.pte_gpa & ~(PAGE - 1));
+        uses_entry(m, wk.pte_gpa);
         if ((wk.pte_gpa / PAGE) < mmu->ram_pages)
-            add_node(&mmu->deps[wk.pte_gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
+            add_node(mmu, &mmu->deps[wk.pte_gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
                      lin >> 22);
     }
     if (!page_is_ram(m, gpage)) {
@@ -515,6 +528,9 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
         if (map_fixed(w->base + lpage, PAGE, PROT_READ, m->rom_fd, ro) < 0)
             return MMU_FAULT_EMULATE;
     } else {
+        if (write && pn < mmu->ram_pages && bit(mmu->table_pages, pn) &&
+            !bit(mmu->code_pages, pn) && !bit(mmu->unsynced, pn))
+            unsync__try(m, pn);
         if (write && (protected_page(mmu, pn) || !page_ram_writable(m, gpage)))
             return MMU_FAULT_EMULATE;
         prot = PROT_READ;
@@ -522,7 +538,7 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
             prot |= PROT_WRITE;
         if (map_fixed(w->base + lpage, PAGE, prot, m->ram_fd, gpage) < 0)
             return MMU_FAULT_EMULATE;
-        add_node(&mmu->maps[pn], (unsigned)(w - mmu->win), w->gen, lpage);
+        add_node(mmu, &mmu->maps[pn], (unsigned)(w - mmu->win), w->gen, lpage);
     }
     mark_present(w, lpage);
     w->mapped++;
@@ -556,12 +572,18 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
             unsigned acc = (write ? ACC_WRITE : 0) | (w->user ? ACC_USER : 0);
             if (walk__lin(m, w->cr3, lin, acc, true, &wk, f) < 0)
                 return MMU_FAULT_GUEST;
+            trace_table(m, w->cr3);
+            if (!wk.large && wk.pte_gpa / PAGE < mmu->ram_pages) {
+                uses_entry(m, wk.pte_gpa);
+                add_node(mmu, &mmu->deps[wk.pte_gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
+                         lin >> 22);
+            }
             if (!page_is_ram(m, wk.gpa & ~(PAGE - 1)) || protected_page(mmu, wk.gpa / PAGE) ||
                 map_fixed(w->base + (off & ~(uint64_t)(PAGE - 1)), PAGE,
                           PROT_READ | (wk.writable && wk.dirty ? PROT_WRITE : 0), m->ram_fd,
                           wk.gpa & ~(PAGE - 1)) < 0)
                 return MMU_FAULT_EMULATE;
-            add_node(&mmu->maps[wk.gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
+            add_node(mmu, &mmu->maps[wk.gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
                      (uint32_t)(off & ~(uint64_t)(PAGE - 1)));
             return MMU_FAULT_RETRY;
         }
@@ -575,7 +597,7 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
             map_fixed(w->base + WINDOW_SIZE + page, PAGE, PROT_READ | PROT_WRITE, m->ram_fd,
                       page) < 0)
             return MMU_FAULT_EMULATE;
-        add_node(&mmu->maps[page / PAGE], MMU_WINDOWS, w->gen, (uint32_t)WINDOW_SIZE + page);
+        add_node(mmu, &mmu->maps[page / PAGE], MMU_WINDOWS, w->gen, (uint32_t)WINDOW_SIZE + page);
         return MMU_FAULT_RETRY;
     }
     return MMU_FAULT_EMULATE;
@@ -584,6 +606,7 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
 int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_fault *f)
 {
     struct vcpu *c = m->cpu;
+    struct window *w;
     struct walk wk;
 
     if (!(c->cr0 & CR0_PG)) {
@@ -593,6 +616,17 @@ int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_f
     if (walk__lin(m, c->cr3, lin, ACC_FETCH | (vcpu_cpl(c) == 3 ? ACC_USER : 0), true, &wk, f) < 0)
         return -1;
     *gpa = wk.gpa;
+    /* Lookup tables remember where linear EIPs lead: the tables that say so are traced
+     * like those of data accesses, so that a changed entry reaches bt__lin_unmapped(). */
+    w = m->mmu->active;
+    if (w && w != &m->mmu->phys && w->cr3 == (c->cr3 & 0xfffff000u)) {
+        trace_table(m, w->cr3);
+        if (!wk.large && wk.pte_gpa / PAGE < m->mmu->ram_pages) {
+            uses_entry(m, wk.pte_gpa);
+            add_node(m->mmu, &m->mmu->deps[wk.pte_gpa / PAGE], (unsigned)(w - m->mmu->win),
+                     w->gen, lin >> 22);
+        }
+    }
     return 0;
 }
 
@@ -603,15 +637,17 @@ void mmu__protect_code(struct machine *m, uint32_t gpa)
 
     if (pn >= mmu->ram_pages || bit(mmu->code_pages, pn) || !page_is_ram(m, pn * PAGE))
         return;
+    if (bit(mmu->unsynced, pn))
+        unsync__page(m, pn);
     set_bit(mmu->code_pages, pn, true);
     if (bit(mmu->table_pages, pn))
         return; /* already read-only everywhere */
     mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
-    downgrade(m, pn);
+    mmu_downgrade(m, pn);
 }
 
-/* Entries [first, last] of page-table page pn changed: unmap what they mapped. */
-static void table_written(struct machine *m, uint32_t pn, uint32_t first, uint32_t last)
+void mmu_table_written(struct machine *m, uint32_t pn, uint32_t first, uint32_t last,
+                       bool frames)
 {
     struct mmu *mmu = m->mmu;
 
@@ -619,7 +655,7 @@ static void table_written(struct machine *m, uint32_t pn, uint32_t first, uint32
     for (int i = 0; i < MMU_WINDOWS; i++) {
         struct window *w = &mmu->win[i];
         if (w->used && w->cr3 / PAGE == pn)
-            unmap_range(m, w, first << 22, (uint64_t)(last - first + 1) << 22);
+            unmap_range(m, w, first << 22, (uint64_t)(last - first + 1) << 22, true);
     }
     /* As a page table: the pages it maps in the windows that used it. */
     for (struct rmap_node **pp = &mmu->deps[pn], *n; (n = *pp);) {
@@ -629,7 +665,8 @@ static void table_written(struct machine *m, uint32_t pn, uint32_t first, uint32
             free(n);
             continue;
         }
-        unmap_range(m, w, n->lin << 22 | first << 12, (uint64_t)(last - first + 1) << 12);
+        unmap_range(m, w, n->lin << 22 | first << 12, (uint64_t)(last - first + 1) << 12,
+                    frames);
         pp = &n->next;
     }
     STAT_INC(mmu_trace_hits);
@@ -642,6 +679,8 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
     if (!mmu || !len)
         return;
     for (uint32_t pn = gpa / PAGE; pn <= (gpa + len - 1) / PAGE && pn < mmu->ram_pages; pn++) {
+        if (bit(mmu->code_pages, pn) || (bit(mmu->table_pages, pn) && !bit(mmu->unsynced, pn)))
+            m->monitor_accesses++;
         if (bit(mmu->code_pages, pn)) {
             bt__invalidate_page(m, pn * PAGE);
             set_bit(mmu->code_pages, pn, false);
@@ -649,11 +688,15 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
             if (!bit(mmu->table_pages, pn))
                 mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ | PROT_WRITE);
         }
-        if (bit(mmu->table_pages, pn)) {
+        if (bit(mmu->table_pages, pn) && !bit(mmu->unsynced, pn)) {
+            /* (an unsynced page is compared with its snapshot when it is resynced) */
             uint32_t lo = pn * PAGE > gpa ? 0 : (gpa - pn * PAGE) / 4;
             uint32_t end = gpa + len - 1;
             uint32_t hi = end / PAGE > pn ? 1023 : (end - pn * PAGE) / 4;
-            table_written(m, pn, lo, hi);
+            mmu_table_written(m, pn, lo, hi, true);
+            /* Emulated stores to page tables come in bursts too: leave it writable. */
+            if (!bit(mmu->code_pages, pn))
+                unsync__try(m, pn);
         }
     }
 }
@@ -665,18 +708,33 @@ void mmu__invlpg(struct machine *m, uint32_t lin)
 
     if (!mmu)
         return;
+    if (m->cpu->cr0 & CR0_PG) {
+        /* A change the guest made to an unsynced table takes effect now. */
+        uint32_t *pde = (uint32_t *)machine__gpa(m, cr3 + (lin >> 22) * 4, 4);
+        uint32_t pn = pde ? (*pde & 0xfffff000u) / PAGE : ~0u;
+        if (pde && (*pde & PTE_P) && !((*pde & PTE_PS) && (m->cpu->cr4 & CR4_PSE)) &&
+            pn < mmu->ram_pages && bit(mmu->unsynced, pn))
+            unsync__entry(m, pn, (lin >> 12) & 1023);
+    }
     for (int i = 0; i < MMU_WINDOWS; i++)
         if (mmu->win[i].used && mmu->win[i].cr3 == cr3)
-            unmap_range(m, &mmu->win[i], lin & ~(PAGE - 1), PAGE);
+            unmap_range(m, &mmu->win[i], lin & ~(PAGE - 1), PAGE, true);
+}
+
+void mmu__cr3_loaded(struct machine *m)
+{
+    if (m->mmu)
+        unsync__all(m);
 }
 
 void mmu__trap_writes(struct machine *m, uint32_t gpa, uint32_t len)
 {
     struct mmu *mmu = m->mmu;
 
+    mmu->no_unsync = true; /* every write to these pages must be emulated */
     for (uint32_t pn = gpa / PAGE; pn <= (gpa + len - 1) / PAGE && pn < mmu->ram_pages; pn++) {
         set_bit(mmu->table_pages, pn, true);
-        downgrade(m, pn);
+        mmu_downgrade(m, pn);
         mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
     }
 }

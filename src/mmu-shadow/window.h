@@ -12,7 +12,10 @@
  * and pages that serve as page directories or page tables of a cached
  * window are mapped read-only everywhere; writes to them are emulated and
  * reported through mmu__note_write(), which drops stale translations and
- * shadow mappings. A guard region follows each window; an access that
+ * shadow mappings. A page table the guest writes is instead left writable
+ * ("unsynced", unsync.c) until the guest flushes its TLB (CR3 load, INVLPG),
+ * when what changed since a snapshot is applied: the shadow then lags the
+ * tables exactly as far as a TLB may. A guard region follows each window; an access that
  * straddles 0xFFFFFFFF runs into it and is served by mapping the wrapped
  * page there too.
  */
@@ -43,6 +46,7 @@ struct window {
 };
 
 struct rmap_node;
+struct unsync_page;
 
 struct mmu {
     struct window phys;               /* paging off */
@@ -58,6 +62,10 @@ struct mmu {
     struct rmap_node **maps;          /* per RAM page: where windows map it */
     struct rmap_node **deps;          /* per RAM page used as a PT: (window, PDE index) users */
     uint64_t total_mapped;
+    uint8_t *unsynced;                /* bit per RAM page: a traced PT left writable (unsync.c) */
+    struct unsync_page *unsync;       /* their snapshots */
+    unsigned nunsync, unsync_next;
+    bool no_unsync;                   /* a test asked for every traced write to be emulated */
 };
 
 int mmu__init(struct machine *m);
@@ -96,6 +104,10 @@ void mmu__a20_changed(struct machine *m);
 
 /* INVLPG: drop the page at lin from the windows of the current address space. */
 void mmu__invlpg(struct machine *m, uint32_t lin);
+
+/* A CR3 load (even of the same value): the guest's TLB is empty, so every change it made
+ * to page tables left writable (unsynced) takes effect now. */
+void mmu__cr3_loaded(struct machine *m);
 
 /* The translator made code from guest-physical page gpa: write-protect it everywhere. */
 void mmu__protect_code(struct machine *m, uint32_t gpa);

@@ -103,6 +103,8 @@ struct machine {
     struct events *events;     /* src/monitor/events.c: the event-loop thread */
 
     struct mmu *mmu;           /* address-space windows (src/mmu-shadow) */
+    uint64_t monitor_accesses; /* accesses only the monitor could make: MMIO, ROM, stores to
+                                  traced or code pages (adaptive retranslation watches it) */
     struct bt *bt;             /* translation cache (src/bt) */
 };
 

@@ -157,9 +157,12 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
     next = c->eip + in.length;
     if (!(c->seg[SEG_CS].flags & SEGF_DB))
         next &= 0xffff;
+    uint64_t accesses = m->monitor_accesses;
     st = sys__exec(m, &in, ops, &exc);
     if (st == INTERP_UNSUPPORTED)
         st = interp__exec(m, &in, ops, &exc);
+    if (c->exit_arg >= CALLOUT_DECODED && st == INTERP_OK)
+        bt__callout_done(m, c->exit_arg, m->monitor_accesses != accesses);
     switch (st) {
     case INTERP_OK:
         *fell_through = c->eip == next;

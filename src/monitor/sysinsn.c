@@ -260,6 +260,7 @@ static int write_cr(struct sx *x, int n, uint32_t v)
         return INTERP_OK;
     case 3:
         c->cr3 = v & CR3_VALID;
+        mmu__cr3_loaded(x->m);
         return INTERP_OK;
     case 4:
         if (v & ~CR4_VALID)

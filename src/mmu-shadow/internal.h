@@ -1,0 +1,66 @@
+/*
+ * What window.c and unsync.c share: the reverse maps and the invalidation
+ * primitives. Not for use outside src/mmu-shadow.
+ */
+#ifndef TACHYON_MMU_INTERNAL_H
+#define TACHYON_MMU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mmu-shadow/window.h"
+
+#define PAGE 4096u
+
+struct rmap_node {
+    struct rmap_node *next;
+    uint32_t lin;                  /* linear page (maps) or PDE index (deps) */
+    uint16_t win;                  /* index into mmu->win, or MMU_WINDOWS for phys */
+    uint32_t gen;
+};
+
+static inline bool bit(const uint8_t *map, uint32_t pn)
+{
+    return map[pn / 8] & (1u << (pn % 8));
+}
+
+static inline void set_bit(uint8_t *map, uint32_t pn, bool v)
+{
+    if (v)
+        map[pn / 8] |= (uint8_t)(1u << (pn % 8));
+    else
+        map[pn / 8] &= (uint8_t) ~(1u << (pn % 8));
+}
+
+static inline struct window *win_of(struct mmu *mmu, unsigned i)
+{
+    return i == MMU_WINDOWS ? &mmu->phys : &mmu->win[i];
+}
+
+/* window.c */
+/* Make every existing mapping of RAM page pn read-only. */
+void mmu_downgrade(struct machine *m, uint32_t pn);
+/* Entries [first, last] of page-table page pn changed: unmap what they mapped in every
+ * window. `frames` is false when no entry changed its frame, P or U/S bit (only R/W, D or
+ * A): then what code the linear pages hold is unchanged, and lookup tables are kept. */
+void mmu_table_written(struct machine *m, uint32_t pn, uint32_t first, uint32_t last,
+                       bool frames);
+
+/* unsync.c: page tables the guest may write freely until its next TLB flush */
+/* A write fault hit page table pn: leave it writable if it may be; true if so. */
+bool unsync__try(struct machine *m, uint32_t pn);
+/* Bring page pn (unsynced) back under write protection, applying what changed; a page
+ * no window uses as a table any more is simply forgotten. */
+void unsync__page(struct machine *m, uint32_t pn);
+/* Every unsynced page (a CR3 load: the guest's TLB is empty). */
+void unsync__all(struct machine *m);
+/* Entry idx of unsynced page pn (an INVLPG of an address it maps). */
+void unsync__entry(struct machine *m, uint32_t pn, uint32_t idx);
+/* A mapping or lookup was made from entry idx of unsynced page pn. */
+void unsync__walked(struct machine *m, uint32_t pn, uint32_t idx);
+/* Forget all unsync state (every window was emptied). */
+void unsync__reset(struct machine *m);
+/* Free what unsync__try allocated. */
+void unsync__destroy(struct machine *m);
+
+#endif

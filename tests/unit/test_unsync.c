@@ -1,0 +1,284 @@
+/*
+ * mmu-shadow/unsync: page tables the guest writes are left writable until
+ * its next TLB flush. Each test runs translated code under paging and checks
+ * what the architecture promises: a change takes effect at INVLPG of its
+ * address or at a CR3 load, a not-present entry made present is seen at
+ * once, code remapped under a linear address runs the new bytes after the
+ * flush, and a page that stopped being a page table is no longer traced.
+ */
+#include <check.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "mmu-shadow/walk.h"
+#include "mmu-shadow/window.h"
+#include "monitor/stats.h"
+
+#define PD 0x10000u
+#define PT 0x11000u    /* maps 0-4 MiB 1:1, supervisor read/write */
+#define PT2 0x12000u   /* maps 4-8 MiB in the untrace test */
+#define CODE 0x100000u
+#define STACK 0x300000u
+
+struct prog {
+    uint8_t b[512];
+    size_t n;
+};
+
+static void put8(struct prog *p, uint8_t v) { p->b[p->n++] = v; }
+
+static void put32(struct prog *p, uint32_t v)
+{
+    memcpy(p->b + p->n, &v, 4);
+    p->n += 4;
+}
+
+static void load(struct prog *p, uint32_t addr)            /* mov eax, [addr] */
+{
+    put8(p, 0xa1);
+    put32(p, addr);
+}
+
+static void store(struct prog *p, uint32_t addr, uint32_t v) /* mov dword [addr], v */
+{
+    put8(p, 0xc7);
+    put8(p, 0x05);
+    put32(p, addr);
+    put32(p, v);
+}
+
+static void invlpg(struct prog *p, uint32_t addr)           /* invlpg [addr] */
+{
+    put8(p, 0x0f);
+    put8(p, 0x01);
+    put8(p, 0x3d);
+    put32(p, addr);
+}
+
+static void reload_cr3(struct prog *p)                      /* mov eax, cr3; mov cr3, eax */
+{
+    static const uint8_t b[] = {0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8};
+    memcpy(p->b + p->n, b, sizeof(b));
+    p->n += sizeof(b);
+}
+
+static void call_abs(struct prog *p, uint32_t addr)         /* mov eax, addr; call eax */
+{
+    put8(p, 0xb8);
+    put32(p, addr);
+    put8(p, 0xff);
+    put8(p, 0xd0);
+}
+
+static void save_eax(struct prog *p, uint32_t addr)         /* mov [addr], eax */
+{
+    put8(p, 0xa3);
+    put32(p, addr);
+}
+
+static int run_at(struct prog *p, uint32_t at)
+{
+    put8(p, 0xf4); /* hlt */
+    memcpy(fx->ram + at, p->b, p->n); /* (a fresh page each time: nothing translated yet) */
+    fx->cpu->eip = at;
+    fx->cpu->halted = false;
+    fx->cpu->gpr[R_ESP] = STACK;
+    return machine__run(fx);
+}
+
+static int run(struct prog *p)
+{
+    return run_at(p, CODE);
+}
+
+static uint32_t *ram32(uint32_t gpa)
+{
+    return (uint32_t *)(fx->ram + gpa);
+}
+
+static void setup(void)
+{
+    fixture_machine_setup();
+    for (uint32_t i = 0; i < 1024; i++)
+        *ram32(PT + 4 * i) = i << 12 | PTE_P | PTE_RW;
+    *ram32(PD) = PT | PTE_P | PTE_RW;
+    fx->cpu->cr3 = PD;
+    fx->cpu->cr0 |= CR0_PG | CR0_WP;
+    fx->cpu->idtr.limit = 0; /* any #PF escalates to a triple fault: RUN_RESET */
+}
+
+START_TEST(invlpg_applies_a_cleared_entry)
+{
+    struct prog p = {0};
+    uint64_t unsyncs = stats.mmu_unsyncs;
+
+    load(&p, 0x200000);                       /* mapped through PT */
+    store(&p, PT + 0x200 * 4, 0);             /* first write to PT: left writable */
+    store(&p, PT + 0x201 * 4, 0);             /* runs natively */
+    invlpg(&p, 0x200000);
+    load(&p, 0x200000);                       /* #PF */
+    ck_assert_int_eq(run(&p), RUN_RESET);
+    ck_assert_uint_eq(fx->cpu->cr2, 0x200000);
+    ck_assert_uint_gt(stats.mmu_unsyncs, unsyncs);
+}
+END_TEST
+
+START_TEST(cr3_load_applies_every_change)
+{
+    struct prog p = {0};
+
+    *ram32(0x205000) = 0x5555aaaa;
+    *ram32(0x201000) = 0x11111111;
+    load(&p, 0x201000);
+    load(&p, 0x202000);
+    store(&p, PT + 0x201 * 4, 0x205000 | PTE_P | PTE_RW);   /* another frame */
+    store(&p, PT + 0x203 * 4, 0x203000 | PTE_P);            /* read-only now */
+    reload_cr3(&p);
+    load(&p, 0x201000);
+    save_eax(&p, 0x204000);
+    store(&p, 0x203000, 1);                                 /* #PF: write to read-only */
+    ck_assert_int_eq(run(&p), RUN_RESET);
+    ck_assert_uint_eq(*ram32(0x204000), 0x5555aaaa);
+    ck_assert_uint_eq(fx->cpu->cr2, 0x203000);
+}
+END_TEST
+
+START_TEST(made_present_is_seen_at_once)
+{
+    struct prog p = {0};
+
+    *ram32(PT + 0x208 * 4) = 0;                             /* 0x208000 not present */
+    *ram32(0x209000) = 0x01020304;
+    store(&p, PT + 0x207 * 4, 0x207000 | PTE_P | PTE_RW);   /* unsync PT */
+    store(&p, PT + 0x208 * 4, 0x209000 | PTE_P | PTE_RW);   /* no flush needed */
+    load(&p, 0x208000);
+    save_eax(&p, 0x204000);
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_eq(*ram32(0x204000), 0x01020304);
+}
+END_TEST
+
+/* An entry set, used and cleared back to what the snapshot holds: the mapping made in
+ * between must still go at the flush. */
+START_TEST(entry_back_to_its_snapshot_value)
+{
+    struct prog p = {0};
+
+    *ram32(PT + 0x231 * 4) = 0;
+    store(&p, PT + 0x230 * 4, 0x230000 | PTE_P | PTE_RW);   /* unsync: snapshot has 0x231 = 0 */
+    store(&p, PT + 0x231 * 4, 0x232000 | PTE_P | PTE_RW);
+    load(&p, 0x231000);                                     /* mapped from the new value */
+    store(&p, PT + 0x231 * 4, 0);                           /* back to the snapshot's value */
+    reload_cr3(&p);
+    load(&p, 0x231000);                                     /* #PF */
+    ck_assert_int_eq(run(&p), RUN_RESET);
+    ck_assert_uint_eq(fx->cpu->cr2, 0x231000);
+}
+END_TEST
+
+/* Code at linear 0x240000 is remapped to other bytes: after the flush the call runs them
+ * (the indirect call's lookup-table entry must be forgotten). */
+static void remapped_code(bool by_cr3)
+{
+    static const uint8_t one[] = {0xb8, 1, 0, 0, 0, 0xc3}, two[] = {0xb8, 2, 0, 0, 0, 0xc3};
+    struct prog p = {0};
+
+    memcpy(fx->ram + 0x240000, one, sizeof(one));
+    memcpy(fx->ram + 0x260000, two, sizeof(two));
+    call_abs(&p, 0x240000);
+    save_eax(&p, 0x204000);
+    call_abs(&p, 0x240000);                                 /* the lookup table has it now */
+    store(&p, PT + 0x240 * 4, 0x260000 | PTE_P | PTE_RW);
+    if (by_cr3)
+        reload_cr3(&p);
+    else
+        invlpg(&p, 0x240000);
+    call_abs(&p, 0x240000);
+    save_eax(&p, 0x204004);
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_eq(*ram32(0x204000), 1);
+    ck_assert_uint_eq(*ram32(0x204004), 2);
+}
+
+START_TEST(remapped_code_after_invlpg)
+{
+    remapped_code(false);
+}
+END_TEST
+
+START_TEST(remapped_code_after_cr3_load)
+{
+    remapped_code(true);
+}
+END_TEST
+
+START_TEST(freed_table_is_no_longer_traced)
+{
+    struct prog p = {0};
+    uint64_t untraced = stats.mmu_untraced, unsyncs;
+
+    for (uint32_t i = 0; i < 1024; i++)
+        *ram32(PT2 + 4 * i) = (0x400000 + (i << 12)) | PTE_P | PTE_RW;
+    *ram32(PD + 4) = PT2 | PTE_P | PTE_RW;
+    load(&p, 0x400000);                       /* PT2 becomes a traced page table */
+    store(&p, PD + 4, 0);                     /* the guest frees it */
+    invlpg(&p, 0x400000);
+    store(&p, PT2, 0x12345678);               /* and uses it as data */
+    reload_cr3(&p);                           /* resync: no window reaches PT2 */
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_gt(stats.mmu_untraced, untraced);
+
+    /* Writes to it now run natively: no unsync, no emulation. */
+    unsyncs = stats.mmu_unsyncs;
+    p.n = 0;
+    store(&p, PT2 + 8, 1);
+    store(&p, PT2 + 12, 2);
+    reload_cr3(&p);
+    ck_assert_int_eq(run_at(&p, CODE + 0x1000), RUN_HALTED);
+    ck_assert_uint_eq(stats.mmu_unsyncs, unsyncs);
+    ck_assert_uint_eq(*ram32(PT2 + 12), 2);
+}
+END_TEST
+
+START_TEST(page_directory_writes_stay_traced)
+{
+    struct prog p = {0};
+    uint64_t hits = stats.mmu_trace_hits;
+
+    for (uint32_t i = 0; i < 1024; i++)
+        *ram32(PT2 + 4 * i) = (0x400000 + (i << 12)) | PTE_P | PTE_RW;
+    *ram32(0x400000) = 0xfeedf00d;
+    load(&p, 0x100000);
+    store(&p, PD + 4, PT2 | PTE_P | PTE_RW);  /* emulated: PD is never left writable */
+    store(&p, PD + 8, 0);
+    load(&p, 0x400000);
+    save_eax(&p, 0x204000);
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_ge(stats.mmu_trace_hits, hits + 2);
+    ck_assert_uint_eq(*ram32(0x204000), 0xfeedf00d);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("mmu/unsync");
+    TCase *tc = tcase_create("tlb");
+
+    tcase_add_checked_fixture(tc, setup, fixture_machine_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, invlpg_applies_a_cleared_entry);
+    tcase_add_test(tc, cr3_load_applies_every_change);
+    tcase_add_test(tc, made_present_is_seen_at_once);
+    tcase_add_test(tc, entry_back_to_its_snapshot_value);
+    tcase_add_test(tc, remapped_code_after_invlpg);
+    tcase_add_test(tc, remapped_code_after_cr3_load);
+    tcase_add_test(tc, freed_table_is_no_longer_traced);
+    tcase_add_test(tc, page_directory_writes_stay_traced);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return fixture_run_suite(suite());
+}
