@@ -82,6 +82,15 @@ struct lookup_entry {
     uint64_t host;         /* block entry, or the miss stub */
 };
 
+/* The offsets within one linear page that a lookup table has entries for. */
+struct target_page {
+    uint32_t pg;
+    struct target_page *next;
+    uint64_t offs[64];     /* bit per byte offset */
+};
+
+#define TARGET_BUCKETS 256
+
 struct lookup_table {
     uint32_t mode, cs_base;
     uint32_t cr3;          /* address space (0 with paging off): entries are linear */
@@ -90,6 +99,7 @@ struct lookup_table {
     uint8_t *pages;        /* bit per linear 4 KiB page that some entry points into, so a
                               remapped page costs nothing unless it held branch targets */
     uint8_t pages4m[128];  /* bit per 4 MiB region with any bit set in pages */
+    struct target_page *targets[TARGET_BUCKETS]; /* so a page's entries are found directly */
 };
 
 struct page_list {

@@ -107,6 +107,7 @@ void bt__destroy(struct machine *m)
     free_blocks(bt);
     free(bt->blocks);
     for (int i = 0; i < LOOKUP_TABLES; i++) {
+        tc__table_clear(bt, &bt->tables[i]);
         free(bt->tables[i].tab);
         free(bt->tables[i].pages);
     }
@@ -115,8 +116,23 @@ void bt__destroy(struct machine *m)
     m->bt = NULL;
 }
 
+static struct target_page **target_slot(struct lookup_table *t, uint32_t pg)
+{
+    struct target_page **pp = &t->targets[(pg ^ (pg >> 8)) % TARGET_BUCKETS];
+
+    while (*pp && (*pp)->pg != pg)
+        pp = &(*pp)->next;
+    return pp;
+}
+
 void tc__table_clear(struct bt *bt, struct lookup_table *t)
 {
+    for (int i = 0; i < TARGET_BUCKETS; i++)
+        while (t->targets[i]) {
+            struct target_page *tp = t->targets[i];
+            t->targets[i] = tp->next;
+            free(tp);
+        }
     for (size_t i = 0; i < (1u << LOOKUP_BITS); i++) {
         t->tab[i].neg_eip = 1;  /* matches no eip whose low 16 bits select slot i... */
         t->tab[i].host = (uint64_t)bt->lookup_miss; /* ...and a false match only exits */
@@ -173,11 +189,20 @@ void *bt__lookup(struct machine *m, struct mem_fault *f)
     struct bt *bt = m->bt;
     uint32_t mode = bt__mode(c), cs_base = c->seg[SEG_CS].base, lin = cs_base + c->eip;
     uint32_t cr3 = (c->cr0 & CR0_PG) ? c->cr3 & 0xfffff000u : 0, phys;
+    struct lookup_table *t = tc__table(bt, mode, cs_base, cr3);
+    const struct lookup_entry *le = &t->tab[c->eip & ((1u << LOOKUP_BITS) - 1)];
     struct block *b;
 
+    /* The indirect-branch table is a cache of this very lookup, kept as current as the
+     * shadow (entries go when a mapping or a block does): no walk, no hash. */
+    c->lookup = t->tab;
+    if (le->neg_eip == -c->eip && le->host != (uint64_t)bt->lookup_miss &&
+        !(c->eflags_sys & EFL_TF)) {
+        STAT_INC(bt_block_hits);
+        return (void *)le->host;
+    }
     if (mmu__fetch_phys(m, lin, &phys, f) < 0)
         return NULL;
-    c->lookup = tc__table(bt, mode, cs_base, cr3)->tab;
     b = tc__find(bt, lin, cs_base, mode, phys);
     if (b && b->pages[1] != ~0u && cr3) {
         /* The block's last instruction runs onto the next page: that mapping must hold too. */
@@ -188,12 +213,18 @@ void *bt__lookup(struct machine *m, struct mem_fault *f)
     }
     if (b) {
         STAT_INC(bt_block_hits);
-        return b->host;
+    } else {
+        STAT_INC(bt_block_misses);
+        b = translate__block(m, bt, phys, f);
+        c->lookup = tc__table(bt, mode, cs_base, cr3)->tab;
+        if (!b)
+            return NULL;
     }
-    STAT_INC(bt_block_misses);
-    b = translate__block(m, bt, phys, f);
-    c->lookup = tc__table(bt, mode, cs_base, cr3)->tab;
-    return b ? b->host : NULL;
+    /* Remember it for the next time, in here and for indirect branches; not a block that
+     * runs onto a second page, whose entry a change to that page would not reach. */
+    if (b->pages[1] == ~0u || !cr3)
+        bt__fill_lookup(m, b->host);
+    return b->host;
 }
 
 struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t mode, uint32_t phys)
@@ -217,14 +248,21 @@ static void table_forget_pages(struct bt *bt, struct lookup_table *t, uint32_t f
             continue;
         }
         if (t->pages[pg >> 3] & (1u << (pg & 7))) {
-            /* The page's EIPs occupy 4096 consecutive slots; clear those that point there. */
+            /* Clear the entries filled for targets in this page (if they still are). */
+            struct target_page **pp = target_slot(t, pg), *tp = *pp;
             uint32_t eip0 = (pg << 12) - t->cs_base;
-            for (uint32_t i = 0; i < 4096; i++) {
-                struct lookup_entry *le = &t->tab[(eip0 + i) & ((1u << LOOKUP_BITS) - 1)];
-                if ((uint32_t)-le->neg_eip - eip0 < 4096) {
-                    le->neg_eip = 1;
-                    le->host = (uint64_t)bt->lookup_miss;
+            for (uint32_t w = 0; tp && w < 64; w++)
+                for (uint64_t bits = tp->offs[w]; bits; bits &= bits - 1) {
+                    uint32_t eip = eip0 + w * 64 + (uint32_t)__builtin_ctzll(bits);
+                    struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
+                    if (le->neg_eip == -eip) {
+                        le->neg_eip = 1;
+                        le->host = (uint64_t)bt->lookup_miss;
+                    }
                 }
+            if (tp) {
+                *pp = tp->next;
+                free(tp);
             }
             t->pages[pg >> 3] &= (uint8_t) ~(1u << (pg & 7));
         }
@@ -442,7 +480,14 @@ void bt__fill_lookup(struct machine *m, void *pc)
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         struct lookup_table *t = &bt->tables[i];
         if (t->tab == (struct lookup_entry *)c->lookup) {
-            uint32_t pg = (t->cs_base + c->eip) >> 12;
+            uint32_t lin = t->cs_base + c->eip, pg = lin >> 12;
+            struct target_page **pp = target_slot(t, pg);
+            if (!*pp) {
+                if (!(*pp = calloc(1, sizeof(**pp))))
+                    die("out of memory");
+                (*pp)->pg = pg;
+            }
+            (*pp)->offs[(lin & 0xfff) / 64] |= 1ull << (lin % 64);
             t->pages[pg >> 3] |= (uint8_t)(1u << (pg & 7));
             t->pages4m[pg >> 13] |= (uint8_t)(1u << ((pg >> 10) & 7));
         }
