@@ -392,6 +392,93 @@ void emit_cli(struct build *b)
     emit_popfq(e);
 }
 
+/* rel32 forward jumps inside a sequence: emit now, aim later. */
+static uint8_t *jcc_fwd(struct emitter *e, int cc)
+{
+    return emit_jcc(e, cc, e->p);
+}
+
+static uint8_t *jmp_fwd(struct emitter *e)
+{
+    return emit_jmp(e, e->p);
+}
+
+/* STI at CPL 0: set the virtual IF and note the shadow (an exit at sti_next is inside it:
+ * the run loop then lets that instruction run first). With an interrupt waiting (and IF
+ * clear, or the run loop would have delivered it) the callout does it all. */
+void emit_sti(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    uint8_t *slow, *done;
+
+    emit_pushfq(e);
+    emit_op_mem(e, false, (const uint8_t[]){0x80}, 1, 7, H_R15, OFF(irq_waiting)); /* cmp */
+    emit1(e, 0);
+    slow = jcc_fwd(e, 0x5); /* jne */
+    emit_op_mem(e, false, (const uint8_t[]){0x81}, 1, 1, H_R15, OFF(eflags_sys)); /* or */
+    emit4(e, EFL_IF);
+    emit_store_imm(e, false, H_R15, OFF(sti_next), d->eip + d->len);
+    emit_popfq(e);
+    done = jmp_fwd(e);
+    patch_rel32(slow, e->p);
+    emit_popfq(e);
+    emit_callout(b, d, CALLOUT_INTERP, false);
+    patch_rel32(done, e->p);
+}
+
+/* POPFD at CPL 0: the popped status flags and DF go to the host flags, IF to the virtual
+ * one. The slow path (the callout) takes what this does not do: a change of TF, IOPL, NT,
+ * AC or ID, RF to clear, or IF rising with an interrupt waiting. */
+void emit_popf(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    struct memref sr = stack_ref(b, 0);
+    uint8_t *slow[4], *apply, *done;
+
+    ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x8b}, 1, &sr, 0, NULL, 0);
+    emit_pushfq(e);
+    emit_mov_rr(e, false, T_SAVE, T_VAL);
+    emit_op_mem(e, false, (const uint8_t[]){0x33}, 1, T_SAVE, H_R15, OFF(eflags_sys)); /* xor */
+    emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc1}, 3);          /* test r9d, imm32 */
+    emit4(e, EFL_TF | EFL_IOPL | EFL_NT | EFL_AC | EFL_ID);
+    slow[0] = jcc_fwd(e, 0x5);                                      /* jne */
+    emit_op_mem(e, false, (const uint8_t[]){0xf7}, 1, 0, H_R15, OFF(eflags_sys)); /* test */
+    emit4(e, EFL_RF);
+    slow[1] = jcc_fwd(e, 0x5);
+    emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc0}, 3);          /* test r8d, IF */
+    emit4(e, EFL_IF);
+    apply = jcc_fwd(e, 0x4);                                        /* je: IF stays or falls */
+    emit_op_mem(e, false, (const uint8_t[]){0xf7}, 1, 0, H_R15, OFF(eflags_sys)); /* test */
+    emit4(e, EFL_IF);
+    slow[2] = NULL;
+    uint8_t *was_set = jcc_fwd(e, 0x5);                             /* jne: IF was set */
+    emit_op_mem(e, false, (const uint8_t[]){0x80}, 1, 7, H_R15, OFF(irq_waiting)); /* cmp */
+    emit1(e, 0);
+    slow[3] = jcc_fwd(e, 0x5);
+    patch_rel32(apply, e->p);
+    patch_rel32(was_set, e->p);
+    /* eflags_sys.IF = popped IF; host flags = popped status flags and DF. */
+    emit_op_mem(e, false, (const uint8_t[]){0x81}, 1, 4, H_R15, OFF(eflags_sys)); /* and */
+    emit4(e, ~EFL_IF);
+    emit_mov_rr(e, false, T_SAVE, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xe1}, 3);          /* and r9d, IF */
+    emit4(e, EFL_IF);
+    emit_op_mem(e, false, (const uint8_t[]){0x09}, 1, T_SAVE, H_R15, OFF(eflags_sys)); /* or */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xe0}, 3);          /* and r8d, imm32 */
+    emit4(e, EFL_HOST);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xc8, 0x02}, 4);    /* or r8d, 2 */
+    emit_bytes(e, (const uint8_t[]){0x4c, 0x89, 0x04, 0x24}, 4);    /* mov [rsp], r8 */
+    emit_popfq(e);
+    emit_esp_add(b, 4);
+    done = jmp_fwd(e);
+    for (int i = 0; i < 4; i++)
+        if (slow[i])
+            patch_rel32(slow[i], e->p);
+    emit_popfq(e);
+    emit_callout(b, d, CALLOUT_INTERP, false);
+    patch_rel32(done, e->p);
+}
+
 void emit_pushf(struct build *b, const struct dinsn *d)
 {
     struct emitter *e = &b->x.e;

@@ -192,7 +192,7 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
 enum kind {
     K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
     K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM, K_STRING,
-    K_CLI, K_PUSHF, K_RDTSC,
+    K_CLI, K_PUSHF, K_RDTSC, K_STI, K_POPF,
 };
 
 static bool isa_allowed(const ZydisDecodedInstruction *in)
@@ -324,9 +324,13 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     case ZYDIS_MNEMONIC_DEC:
         return def && in->opcode >= 0x40 && in->opcode <= 0x4f ? K_INCDEC : K_IDENT;
     case ZYDIS_MNEMONIC_PUSH:
-        return has_seg_operand(d) ? K_CALLOUT : K_PUSH;
+        return K_PUSH; /* a segment register too: its selector */
     case ZYDIS_MNEMONIC_POP:
-        return has_seg_operand(d) ? K_CALLOUT_END : K_POP;
+        /* A data segment register: run in C, then resume in the block if the mode (which
+         * holds which segments are flat) is unchanged. SS ends the block (its shadow). */
+        if (has_seg_operand(d))
+            return d->ops[0].reg.value == ZYDIS_REGISTER_SS ? K_CALLOUT_END : K_CALLOUT;
+        return K_POP;
     case ZYDIS_MNEMONIC_LEAVE:
         return K_LEAVE;
     case ZYDIS_MNEMONIC_CALL:
@@ -356,6 +360,17 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
                                                                                : K_CALLOUT;
     case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD:
         return b->x.mode & MODE_VM86 ? K_CALLOUT : K_PUSHF; /* IOPL matters only in v8086 */
+    /* STI and 32-bit POPF at CPL 0 inline, for the common case: the slow path (the callout
+     * they always were) when IF would rise with an interrupt waiting, or POPF changes TF,
+     * IOPL, NT, AC, ID or finds RF set. */
+    case ZYDIS_MNEMONIC_STI:
+        return !(b->x.mode & MODE_VM86) && !(b->x.mode & (3u << MODE_CPL_SHIFT)) ? K_STI
+                                                                               : K_CALLOUT_END;
+    case ZYDIS_MNEMONIC_POPFD:
+        return !(b->x.mode & MODE_VM86) && !(b->x.mode & (3u << MODE_CPL_SHIFT)) &&
+                       in->operand_width == 32
+                   ? K_POPF
+                   : K_CALLOUT_END;
 
     /* Sensitive or not valid in 64-bit mode, but harmless to continue after. */
     case ZYDIS_MNEMONIC_RDTSC:
@@ -375,7 +390,7 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     case ZYDIS_MNEMONIC_CLTS:
         return K_CALLOUT;
     /* Everything that may change control flow, the mode or the interrupt state. */
-    case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD: case ZYDIS_MNEMONIC_STI:
+    case ZYDIS_MNEMONIC_POPF:
     case ZYDIS_MNEMONIC_HLT: case ZYDIS_MNEMONIC_INT: case ZYDIS_MNEMONIC_INT1:
     case ZYDIS_MNEMONIC_INT3: case ZYDIS_MNEMONIC_INTO: case ZYDIS_MNEMONIC_IRET:
     case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_LDS: case ZYDIS_MNEMONIC_LES:
@@ -394,6 +409,11 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
         return K_CALLOUT; /* INS/OUTS: port I/O */
     if (in->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED)
         return K_CALLOUT_END;
+    if (in->mnemonic == ZYDIS_MNEMONIC_MOV && has_seg_operand(d) &&
+        d->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        (d->ops[0].reg.value == ZYDIS_REGISTER_DS || d->ops[0].reg.value == ZYDIS_REGISTER_ES ||
+         d->ops[0].reg.value == ZYDIS_REGISTER_FS || d->ops[0].reg.value == ZYDIS_REGISTER_GS))
+        return K_CALLOUT; /* as POP: resumed when the mode stays */
     if (has_seg_operand(d))
         return K_CALLOUT_END;
     if (in->meta.category == ZYDIS_CATEGORY_COND_BR)
@@ -456,9 +476,23 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
         if (!ident__emit(&b->x, d))
             emit_callout(b, d, CALLOUT_INTERP, true);
         return true;
+    case K_STI:
+        emit_sti(b, d);
+        return true;
+    case K_POPF:
+        emit_popf(b, d);
+        return true;
     case K_PUSH:
         if (d->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
             emit_push_imm(b, (uint32_t)d->ops[0].imm.value.u, osz);
+        } else if (d->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+                   zreg_seg(d->ops[0].reg.value) >= 0) {
+            /* The selector, zero-extended to the operand size (as the callout did). */
+            int s = zreg_seg(d->ops[0].reg.value);
+            emit_op_mem(&b->x.e, false, (const uint8_t[]){0x0f, 0xb7}, 2, T_VAL, H_R15,
+                        (int32_t)(offsetof(struct vcpu, seg) + s * sizeof(struct segment) +
+                                  offsetof(struct segment, sel)));
+            emit_push_reg(b, T_VAL, osz);
         } else if (d->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
             bool h;
             emit_push_reg(b, host_reg(zreg_gpr(d->ops[0].reg.value, &h)), osz);
@@ -544,7 +578,8 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
     *rd = 0;
     *wr = 0;
     if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || k == K_STRING ||
-        k == K_PUSHF || k == K_CLI || k == K_RDTSC || (k == K_IDENT && !f)) {
+        k == K_PUSHF || k == K_CLI || k == K_RDTSC || k == K_STI || k == K_POPF ||
+        (k == K_IDENT && !f)) {
         *rd = FLAGS_ALL;
         return;
     }

@@ -111,6 +111,9 @@ struct vcpu {
     uint32_t scratch[4];   /* temporaries for sequences that need memory */
     uint64_t window;       /* host address of the active window (the GS base) */
     uint64_t window_neg;   /* -window: inline string instructions subtract it flag-free */
+    uint32_t sti_next;     /* EIP after the last inline STI: an exit there is in its shadow */
+    uint8_t irq_waiting;   /* an interrupt waits for IF (set at entry): inline STI and POPF
+                              that would set IF take the slow path */
 
     /* --- the rest of the architectural state, touched only from C --- */
     uint32_t eflags_sys;   /* IF, TF, IOPL, NT, RF, VM, AC, VIF, VIP, ID: never in host RFLAGS */

@@ -350,6 +350,7 @@ int machine__run(struct machine *m)
     }
     mmu__activate(m);
     mmu__sync(m);
+    c->sti_next = ~0u;
 
     /* What the last translation miss asked for: link the branch at link_site (or fill the
      * indirect-branch table) once its target link_eip is found. Anything that moves EIP
@@ -382,6 +383,12 @@ int machine__run(struct machine *m)
             poll_events(m);
         } else if (__atomic_load_n(&c->pending_irq, __ATOMIC_ACQUIRE)) {
             poll_events(m);
+        }
+        if (c->sti_next == c->eip) {
+            /* Stopped right after an inline STI: the next instruction is in its shadow. */
+            c->sti_next = ~0u;
+            if (c->eflags_sys & EFL_IF)
+                c->irq_shadow = true;
         }
         if (c->irq_shadow || intr_ready(m)) {
             resume = NULL;
@@ -419,6 +426,10 @@ int machine__run(struct machine *m)
         c->exit_reason = EXIT_NONE;
         c->step_done = false;
         bool stepping = c->eflags_sys & EFL_TF; /* TF at the start of the instruction */
+        /* With IF set nothing is waiting (it would have been delivered); with IF clear,
+         * inline STI/POPF must know whether raising IF lets an interrupt in. Interrupts
+         * raised while in the TC kick it out through the budget. */
+        c->irq_waiting = !(c->eflags_sys & EFL_IF) && m->intr_pending && m->intr_pending(m);
         STAT_INC(cpu_entries);
         bt__enter(m, pc);
         STAT_INC(cpu_exits);

@@ -1,0 +1,227 @@
+/*
+ * bt/flags: the inline forms of STI, POPFD and PUSH sreg at CPL 0 against the
+ * architecture: POPFD loads the status flags, DF and IF (and takes the slow
+ * path when IF rises with an interrupt waiting: the interrupt comes before
+ * the next instruction), STI's shadow lets exactly one instruction run first,
+ * and PUSH sreg stores the selector zero-extended.
+ */
+#include <check.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "monitor/cpu.h"
+
+#define CODE 0x100000u
+#define DATA 0x200000u
+#define STACK 0x300000u
+#define COUNTER (DATA + 0xc00)
+
+static bool always_pending(struct machine *m)
+{
+    (void)m;
+    return *(uint32_t *)(m->ram + DATA + 0xc04) == 0; /* until acknowledged */
+}
+
+static int ack(struct machine *m)
+{
+    *(uint32_t *)(m->ram + DATA + 0xc04) = 1;
+    return 0x20;
+}
+
+/* A GDT (flat code 0x08, flat data 0x10) and an IDT whose vector 0x20 counts at COUNTER. */
+static void setup(void)
+{
+    static const uint64_t gdt[3] = {0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
+    static const uint8_t isr[] = {0xff, 0x05, COUNTER & 0xff, (COUNTER >> 8) & 0xff,
+                                  (COUNTER >> 16) & 0xff, COUNTER >> 24, /* inc dword [COUNTER] */
+                                  0xcf};                                 /* iretd */
+    uint32_t handler = CODE + 0x800, idt = DATA + 0x800;
+    uint64_t gate = (handler & 0xffff) | 0x08ull << 16 | 0x8eull << 40 |
+                    (uint64_t)(handler >> 16) << 48;
+    struct vcpu *c;
+
+    fixture_machine_setup();
+    c = fx->cpu;
+    memcpy(fx->ram + DATA, gdt, sizeof(gdt));
+    memcpy(fx->ram + idt + 0x20 * 8, &gate, 8);
+    memcpy(fx->ram + handler, isr, sizeof(isr));
+    c->gdtr.base = DATA;
+    c->gdtr.limit = sizeof(gdt) - 1;
+    c->idtr.base = idt;
+    c->idtr.limit = 0x21 * 8 - 1;
+    c->seg[SEG_CS].sel = 0x08;
+    c->seg[SEG_DS].sel = c->seg[SEG_ES].sel = c->seg[SEG_SS].sel = 0x10;
+}
+
+static int run(const uint8_t *code, size_t len)
+{
+    memcpy(fx->ram + CODE, code, len);
+    fx->cpu->eip = CODE;
+    fx->cpu->gpr[R_ESP] = STACK;
+    return machine__run(fx);
+}
+
+#define RUN(...)                                                                                   \
+    do {                                                                                           \
+        static const uint8_t code_[] = {__VA_ARGS__};                                              \
+        ck_assert_int_eq(run(code_, sizeof(code_)), RUN_HALTED);                                   \
+    } while (0)
+
+static uint32_t reg(int r)
+{
+    return (uint32_t)fx->cpu->gpr[r];
+}
+
+START_TEST(popfd_loads_status_flags_and_df)
+{
+    vcpu_set_eflags(fx->cpu, 0x2);
+    RUN(0x68, 0xd5, 0x08, 0, 0,     /* push 0x8d5: CF PF AF ZF SF OF */
+        0x9d,                       /* popfd */
+        0x9c,                       /* pushfd */
+        0x58,                       /* pop eax */
+        0x68, 0x00, 0x04, 0, 0,     /* push 0x400: DF */
+        0x9d, 0x9c, 0x5b,           /* popfd; pushfd; pop ebx */
+        0xfc,                       /* cld */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 0x8d7);
+    ck_assert_uint_eq(reg(R_EBX), 0x402);
+}
+END_TEST
+
+START_TEST(popfd_sets_if_when_nothing_waits)
+{
+    vcpu_set_eflags(fx->cpu, 0x2);
+    RUN(0x68, 0x02, 0x02, 0, 0,     /* push 0x202 */
+        0x9d, 0x9c, 0x58,           /* popfd; pushfd; pop eax */
+        0xfa, 0xf4);                /* cli; hlt */
+    ck_assert_uint_eq(reg(R_EAX), 0x202);
+}
+END_TEST
+
+START_TEST(popfd_raising_if_lets_a_waiting_interrupt_in)
+{
+    vcpu_set_eflags(fx->cpu, 0x2);
+    fx->intr_pending = always_pending;
+    fx->intr_ack = ack;
+    RUN(0x68, 0x02, 0x02, 0, 0,     /* push 0x202 */
+        0x9d,                       /* popfd: no shadow, the interrupt comes now */
+        0x8b, 0x1d, COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff,
+        COUNTER >> 24,              /* mov ebx, [COUNTER] */
+        0xfa, 0xf4);
+    ck_assert_uint_eq(reg(R_EBX), 1);
+}
+END_TEST
+
+START_TEST(sti_shadow_lets_one_instruction_run)
+{
+    vcpu_set_eflags(fx->cpu, 0x2);
+    fx->intr_pending = always_pending;
+    fx->intr_ack = ack;
+    RUN(0xfb,                       /* sti */
+        0x8b, 0x1d, COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff,
+        COUNTER >> 24,              /* mov ebx, [COUNTER]: in the shadow */
+        0x8b, 0x0d, COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff,
+        COUNTER >> 24,              /* mov ecx, [COUNTER]: after the interrupt */
+        0xfa, 0xf4);
+    ck_assert_uint_eq(reg(R_EBX), 0);
+    ck_assert_uint_eq(reg(R_ECX), 1);
+}
+END_TEST
+
+START_TEST(sti_then_hlt_wakes_on_a_waiting_interrupt)
+{
+    vcpu_set_eflags(fx->cpu, 0x2);
+    fx->intr_pending = always_pending;
+    fx->intr_ack = ack;
+    RUN(0xfb, 0xf4,                 /* sti; hlt: the interrupt ends the HLT */
+        0x8b, 0x1d, COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff,
+        COUNTER >> 24,              /* mov ebx, [COUNTER] */
+        0xfa, 0xf4);
+    ck_assert_uint_eq(reg(R_EBX), 1);
+    ck_assert_uint_eq(fx->cpu->eip, CODE + 10);
+}
+END_TEST
+
+static int polls;
+static bool pending_from_third_poll(struct machine *m)
+{
+    return ++polls >= 3 && always_pending(m); /* after the entries at the JMP and the STI */
+}
+
+/* The inline STI (nothing waits when the block is entered) at the end of a page: the
+ * block exits right after it, the interrupt is there by then, and the shadow must still
+ * let the next instruction run first. */
+START_TEST(inline_sti_shadow_across_an_exit)
+{
+    static const uint8_t tail[] = {
+        0x8b, 0x1d, COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff,
+        COUNTER >> 24,              /* mov ebx, [COUNTER]: in the shadow */
+        0x8b, 0x0d, COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff,
+        COUNTER >> 24,              /* mov ecx, [COUNTER]: after the interrupt */
+        0xfa, 0xf4};
+
+    vcpu_set_eflags(fx->cpu, 0x2);
+    polls = 0;
+    fx->intr_pending = pending_from_third_poll;
+    fx->intr_ack = ack;
+    fx->ram[CODE + 0xfff] = 0xfb;   /* sti, the last byte of the page */
+    memcpy(fx->ram + CODE + 0x1000, tail, sizeof(tail));
+    RUN(0xe9, 0xfa, 0x0f, 0, 0);    /* jmp CODE+0xfff */
+    ck_assert_uint_eq(reg(R_EBX), 0);
+    ck_assert_uint_eq(reg(R_ECX), 1);
+}
+END_TEST
+
+START_TEST(push_sreg_stores_the_selector_zero_extended)
+{
+    *(uint32_t *)(fx->ram + STACK - 4) = 0xffffffffu;
+    *(uint32_t *)(fx->ram + STACK - 8) = 0xffffffffu;
+    RUN(0x1e,                       /* push ds */
+        0x06,                       /* push es */
+        0x58, 0x5b,                 /* pop eax; pop ebx */
+        0x66, 0x1e,                 /* push ds (16-bit) */
+        0x66, 0x59,                 /* pop cx */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 0x10);
+    ck_assert_uint_eq(reg(R_EBX), 0x10);
+    ck_assert_uint_eq(reg(R_ECX) & 0xffff, 0x10);
+    ck_assert_uint_eq(reg(R_ESP), STACK);
+}
+END_TEST
+
+START_TEST(segment_load_resumes_the_block)
+{
+    RUN(0x8c, 0xd8,                 /* mov eax, ds */
+        0x8e, 0xc0,                 /* mov es, eax */
+        0x41,                       /* inc ecx */
+        0x1e, 0x07,                 /* push ds; pop es */
+        0x41,                       /* inc ecx */
+        0xf4);
+    ck_assert_uint_eq(reg(R_ECX), 2);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_ES].sel, 0x10);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("bt/flags");
+    TCase *tc = tcase_create("inline");
+
+    tcase_add_checked_fixture(tc, setup, fixture_machine_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, popfd_loads_status_flags_and_df);
+    tcase_add_test(tc, popfd_sets_if_when_nothing_waits);
+    tcase_add_test(tc, popfd_raising_if_lets_a_waiting_interrupt_in);
+    tcase_add_test(tc, sti_shadow_lets_one_instruction_run);
+    tcase_add_test(tc, sti_then_hlt_wakes_on_a_waiting_interrupt);
+    tcase_add_test(tc, inline_sti_shadow_across_an_exit);
+    tcase_add_test(tc, push_sreg_stores_the_selector_zero_extended);
+    tcase_add_test(tc, segment_load_resumes_the_block);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return fixture_run_suite(suite());
+}
