@@ -40,6 +40,7 @@ enum callout {
     CALLOUT_NM,       /* raise #NM at EIP (FPU/SSE with CR0.TS or CR0.EM) */
     CALLOUT_DB,       /* an enabled DR0-DR3 execution breakpoint matches EIP */
     CALLOUT_RDTSC,    /* RDTSC (0F 31): hot in Linux, handled without decoding */
+    CALLOUT_STALE,    /* a self-checking block found its guest bytes changed */
 };
 
 int bt__init(struct machine *m);

@@ -66,6 +66,7 @@ struct block {
     uint8_t *host;         /* entry point in the TC */
     uint32_t host_len;
     uint16_t ninsn;
+    uint16_t check_len;    /* host bytes of the self-check before the first instruction */
     uint16_t nexits;
     bool dead;
     struct block *hash_next;
@@ -221,6 +222,7 @@ struct build {
     struct pending_exit exits[2];
     int nexits;
     bool code32, stack32;
+    bool selfcheck;      /* the page is written while executed: compare the bytes on entry */
 };
 
 /* sequences.c */

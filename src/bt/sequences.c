@@ -70,7 +70,9 @@ void emit_callout(struct build *b, const struct dinsn *d, enum callout what, boo
     emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
     imm = e->p - 4;
     emit_jmp(e, b->x.bt->exit_common);
-    if (resume && !e->overflow)
+    /* (A self-checking block is never resumed in its middle: what the callout did may
+     * have changed the bytes that follow.) */
+    if (resume && !e->overflow && !b->selfcheck)
         memcpy(imm, &(uint32_t){(uint32_t)(uint64_t)e->p}, 4);
 }
 

@@ -521,6 +521,13 @@ bool bt__pc_to_guest(struct machine *m, uint64_t pc, uint32_t *eip, int *fixup_r
     if (!b)
         return false;
     off = (uint32_t)(pc - (uint64_t)b->host);
+    if (off < b->check_len) {
+        /* Reading the guest bytes for the self-check: nothing has run yet; the guest's
+         * flags are on the host stack. */
+        *eip = b->map[0].eip;
+        *fixup_reg = -3;
+        return true;
+    }
     for (i = b->ninsn - 1; i > 0 && b->map[i].host_off > off; i--)
         ;
     *eip = b->map[i].eip;

@@ -611,6 +611,74 @@ static void emit_budget(struct build *b, int at, bool save_flags, uint8_t **stub
     (void)at;
 }
 
+/* Does the instruction write memory (explicitly or, as PUSH and CALL do, implicitly)? */
+static bool writes_memory(const struct dinsn *d)
+{
+    for (int i = 0; i < d->in.operand_count; i++)
+        if (d->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+            (d->ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+            return true;
+    return false;
+}
+
+/* The self-check of a block from a page that is written while executed: compare the
+ * guest bytes, read through the window as the guest sees them now, with those the block
+ * was made from; on a difference leave through CALLOUT_STALE, which drops the page's
+ * translations. Flags are kept on the host stack meanwhile (a fault here is precise: see
+ * bt__pc_to_guest). Jumps to the returned site go to the stale exit. */
+static uint8_t *emit_selfcheck(struct build *b, const uint8_t *bytes, const uint32_t *lins,
+                               int n, uint8_t **sites, int *nsites)
+{
+    struct emitter *e = &b->x.e;
+
+    emit_pushfq(e);
+    for (int i = 0; i < n;) {
+        int sz = n - i >= 8 ? 8 : n - i >= 4 ? 4 : n - i >= 2 ? 2 : 1;
+        uint64_t v = 0;
+        /* Chunks must be contiguous in the linear space (16-bit code may wrap). */
+        while (sz > 1 && lins[i + sz - 1] != lins[i] + (uint32_t)(sz - 1))
+            sz /= 2;
+        memcpy(&v, bytes + i, (size_t)sz);
+        emit_bytes(e, (const uint8_t[]){0x65, 0x67}, 2);                 /* gs: addr32 */
+        if (sz == 8)
+            emit_bytes(e, (const uint8_t[]){0x4c, 0x8b}, 2);             /* mov r8, */
+        else if (sz == 4)
+            emit_bytes(e, (const uint8_t[]){0x44, 0x8b}, 2);             /* mov r8d, */
+        else if (sz == 2)
+            emit_bytes(e, (const uint8_t[]){0x44, 0x0f, 0xb7}, 3);       /* movzx r8d, word */
+        else
+            emit_bytes(e, (const uint8_t[]){0x44, 0x0f, 0xb6}, 3);       /* movzx r8d, byte */
+        emit_bytes(e, (const uint8_t[]){0x04, 0x25}, 2);                 /* [disp32] */
+        emit4(e, lins[i]);
+        if (sz == 8) {
+            emit_bytes(e, (const uint8_t[]){0x49, 0xb9}, 2);             /* mov r9, imm64 */
+            emit8(e, v);
+            emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xc8}, 3);       /* cmp r8, r9 */
+        } else {
+            emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xf8}, 3);       /* cmp r8d, imm32 */
+            emit4(e, (uint32_t)v);
+        }
+        sites[(*nsites)++] = emit_jcc(e, 0x5, e->p);                     /* jne stale */
+        i += sz;
+    }
+    emit_popfq(e);
+    return e->p;
+}
+
+static void emit_stale_stub(struct build *b, uint8_t **sites, int nsites, uint32_t eip)
+{
+    struct emitter *e = &b->x.e;
+
+    for (int i = 0; i < nsites; i++)
+        patch_rel32(sites[i], e->p);
+    emit_popfq(e);
+    emit_store_imm(e, false, H_R15, OFF(eip), eip);
+    emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_CALLOUT);
+    emit_store_imm(e, true, H_R15, OFF(exit_arg), CALLOUT_STALE);
+    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
+    emit_jmp(e, b->x.bt->exit_common);
+}
+
 static void emit_budget_stub(struct build *b, uint8_t *jcc_site, uint32_t eip, bool save_flags)
 {
     struct emitter *e = &b->x.e;
@@ -648,9 +716,10 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     b->x.flat = (b->x.mode >> MODE_FLAT_SHIFT) & 0x3f;
     b->code32 = b->x.mode & MODE_CODE32;
     b->stack32 = b->x.mode & MODE_STACK32;
+    b->selfcheck = mmu__selfcheck(m, phys) && !(b->x.mode & MODE_TF);
 
     /* Decode. Under single-step every instruction is a block: the run loop traps after it. */
-    int max_insns = (b->x.mode & MODE_TF) ? 1 : BLOCK_MAX_INSNS;
+    int max_insns = (b->x.mode & MODE_TF) ? 1 : b->selfcheck ? 16 : BLOCK_MAX_INSNS;
     for (b->n = 0; b->n < max_insns;) {
         struct dinsn *d = &b->d[b->n];
         uint32_t lin = cs_base + eip;
@@ -687,6 +756,31 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
             eip &= 0xffff;
         if (ends_block(kinds[b->n++]))
             break;
+        /* A store may change the bytes that follow: let the next block check them. */
+        if (b->selfcheck && writes_memory(d))
+            break;
+    }
+    if (lastpage != page0 && !b->selfcheck) {
+        uint32_t p2;
+        struct mem_fault f2;
+        if (mmu__fetch_phys(m, lastpage, &p2, &f2) == 0 && mmu__selfcheck(m, p2))
+            b->selfcheck = true;
+    }
+    /* The guest bytes, as the self-check will compare them. */
+    uint8_t check_bytes[BLOCK_MAX_INSNS * 15];
+    uint32_t check_lins[BLOCK_MAX_INSNS * 15];
+    int ncheck = 0;
+    for (int i = 0; b->selfcheck && i < b->n; i++) {
+        for (int k = 0; k < b->d[i].len; k++) {
+            struct mem_fault f2;
+            uint32_t at = b->code32 ? cs_base + b->d[i].eip + (uint32_t)k
+                                    : cs_base + ((b->d[i].eip + (uint32_t)k) & 0xffff);
+            if (mem__lin_read_buf(m, at, &check_bytes[ncheck], 1, &f2) < 0) {
+                b->selfcheck = false; /* (cannot happen: the bytes were just decoded) */
+                break;
+            }
+            check_lins[ncheck++] = at;
+        }
     }
 
     /* Budget check: before the first instruction where no flag is live. */
@@ -708,6 +802,14 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     b->x.e.end = bt->tc_free + BLOCK_MAX_HOST;
     uint8_t *host = b->x.e.p;
     bool fell_through = true;
+    uint8_t *stale_sites[BLOCK_MAX_INSNS * 15];
+    int nstale = 0;
+    uint16_t check_len = 0;
+    if (b->selfcheck && ncheck) {
+        check_len = (uint16_t)(emit_selfcheck(b, check_bytes, check_lins, ncheck, stale_sites,
+                                              &nstale) - host);
+        STAT_INC(bt_selfcheck_blocks);
+    }
     for (int i = 0; i < b->n; i++) {
         struct dinsn *d = &b->d[i];
         b->map[i].host_off = (uint16_t)(b->x.e.p - host);
@@ -723,8 +825,10 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     }
     if (fell_through)
         emit_exit_jmp(b, eip);
-    /* Stubs: the budget exit, then one per branch exit. */
+    /* Stubs: the budget exit, the self-check's, then one per branch exit. */
     emit_budget_stub(b, budget_jcc, b->d[check_at].eip, save_flags);
+    if (nstale)
+        emit_stale_stub(b, stale_sites, nstale, c->eip);
     for (int i = 0; i < b->nexits; i++) {
         struct emitter *e = &b->x.e;
         patch_rel32(b->exits[i].site, e->p);
@@ -760,6 +864,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     blk->host = host;
     blk->host_len = (uint32_t)(b->x.e.p - host);
     blk->ninsn = (uint16_t)b->n;
+    blk->check_len = check_len;
     blk->nexits = 0;
     for (int i = 0; i < b->nexits; i++) {
         if (b->exits[i].far)

@@ -32,7 +32,8 @@
 #define LOW_ROM_BASE 0xe0000u
 #define LOW_ROM_SIZE 0x20000u
 #define RAM_LIMIT 0xe0000000u      /* RAM above this would collide with PCI/MMIO space */
-#define VMA_BUDGET 24000u          /* mapped pages across windows before everything is dropped */
+#define VMA_BUDGET 24000u
+#define SELFCHECK_AFTER 32u        /* translations dropped by writes before a page self-checks */          /* mapped pages across windows before everything is dropped */
 
 static int map_fixed(void *at, size_t len, int prot, int fd, off_t off)
 {
@@ -127,9 +128,12 @@ int mmu__init(struct machine *m)
     mmu->code_pages = calloc(mmu->ram_pages / 8 + 1, 1);
     mmu->table_pages = calloc(mmu->ram_pages / 8 + 1, 1);
     mmu->unsynced = calloc(mmu->ram_pages / 8 + 1, 1);
+    mmu->selfcheck = calloc(mmu->ram_pages / 8 + 1, 1);
+    mmu->smc_writes = calloc(mmu->ram_pages + 1, 1);
     mmu->maps = calloc(mmu->ram_pages + 1, sizeof(*mmu->maps));
     mmu->deps = calloc(mmu->ram_pages + 1, sizeof(*mmu->deps));
-    if (!mmu->code_pages || !mmu->table_pages || !mmu->unsynced || !mmu->maps || !mmu->deps ||
+    if (!mmu->code_pages || !mmu->table_pages || !mmu->unsynced || !mmu->selfcheck ||
+        !mmu->smc_writes || !mmu->maps || !mmu->deps ||
         reserve(mmu, &mmu->phys) < 0)
         goto fail;
     if (ram && map_fixed(mmu->phys.base, ram, PROT_READ | PROT_WRITE, m->ram_fd, 0) < 0)
@@ -192,6 +196,8 @@ void mmu__destroy(struct machine *m)
     free(mmu->table_pages);
     unsync__destroy(m);
     free(mmu->unsynced);
+    free(mmu->selfcheck);
+    free(mmu->smc_writes);
     free(mmu);
     m->mmu = NULL;
 }
@@ -635,7 +641,8 @@ void mmu__protect_code(struct machine *m, uint32_t gpa)
     struct mmu *mmu = m->mmu;
     uint32_t pn = gpa / PAGE;
 
-    if (pn >= mmu->ram_pages || bit(mmu->code_pages, pn) || !page_is_ram(m, pn * PAGE))
+    if (pn >= mmu->ram_pages || bit(mmu->code_pages, pn) || bit(mmu->selfcheck, pn) ||
+        !page_is_ram(m, pn * PAGE))
         return;
     if (bit(mmu->unsynced, pn))
         unsync__page(m, pn);
@@ -685,6 +692,12 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
             bt__invalidate_page(m, pn * PAGE);
             set_bit(mmu->code_pages, pn, false);
             STAT_INC(mmu_smc_invalidations);
+            /* Written again and again while executed: stop protecting it; its blocks
+             * compare their guest bytes on entry instead (translate.c). */
+            if (++mmu->smc_writes[pn] >= SELFCHECK_AFTER) {
+                set_bit(mmu->selfcheck, pn, true);
+                STAT_INC(mmu_selfcheck_pages);
+            }
             if (!bit(mmu->table_pages, pn))
                 mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ | PROT_WRITE);
         }
@@ -699,6 +712,13 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
                 unsync__try(m, pn);
         }
     }
+}
+
+bool mmu__selfcheck(struct machine *m, uint32_t gpa)
+{
+    struct mmu *mmu = m->mmu;
+
+    return mmu && gpa / PAGE < mmu->ram_pages && bit(mmu->selfcheck, gpa / PAGE);
 }
 
 void mmu__invlpg(struct machine *m, uint32_t lin)

@@ -63,6 +63,8 @@ struct mmu {
     struct rmap_node **deps;          /* per RAM page used as a PT: (window, PDE index) users */
     uint64_t total_mapped;
     uint8_t *unsynced;                /* bit per RAM page: a traced PT left writable (unsync.c) */
+    uint8_t *smc_writes;              /* per RAM page: translations dropped by writes (saturating) */
+    uint8_t *selfcheck;               /* bit per RAM page: left writable, its blocks self-check */
     struct unsync_page *unsync;       /* their snapshots */
     unsigned nunsync, unsync_next;
     bool no_unsync;                   /* a test asked for every traced write to be emulated */
@@ -109,8 +111,13 @@ void mmu__invlpg(struct machine *m, uint32_t lin);
  * to page tables left writable (unsynced) takes effect now. */
 void mmu__cr3_loaded(struct machine *m);
 
-/* The translator made code from guest-physical page gpa: write-protect it everywhere. */
+/* The translator made code from guest-physical page gpa: write-protect it everywhere
+ * (unless it is a self-checking page). */
 void mmu__protect_code(struct machine *m, uint32_t gpa);
+
+/* Is page gpa written so often while executed that its translations check their own
+ * bytes on entry instead of the page being write-protected? */
+bool mmu__selfcheck(struct machine *m, uint32_t gpa);
 
 /* Every write the monitor makes to guest RAM (interpreter, devices, DMA) is reported
  * here; it drops translations of code pages and shadow mappings that depended on a

@@ -113,6 +113,16 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
         *fell_through = true;
         STAT_INC(cpu_rdtsc);
         return -1;
+    case CALLOUT_STALE: {
+        /* A self-checking block saw its bytes changed: drop what was made from the page
+         * (the block starts there) and translate again. */
+        uint32_t gpa;
+        struct mem_fault mf;
+        if (mmu__fetch_phys(m, c->seg[SEG_CS].base + c->eip, &gpa, &mf) == 0)
+            bt__invalidate_page(m, gpa & ~0xfffu);
+        STAT_INC(bt_selfcheck_stale);
+        return -1;
+    }
     case CALLOUT_DB:
         if (c->eflags_sys & EFL_RF) {
             /* RF (set by the handler's IRET image) lets the instruction run once. */

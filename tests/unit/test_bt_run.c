@@ -300,6 +300,29 @@ START_TEST(interrupt_between_miss_and_link)
 }
 END_TEST
 
+START_TEST(page_written_while_executed_self_checks)
+{
+    /* A loop that patches a function in its own page on every iteration: after enough
+     * invalidations the page stays writable and its blocks check their bytes on entry.
+     * Every call must still return the value just written. */
+    uint64_t pages = stats.mmu_selfcheck_pages, stale = stats.bt_selfcheck_stale;
+
+    RUN(0xb9, 100, 0, 0, 0,                 /* mov ecx, 100 */
+        0x31, 0xdb,                         /* xor ebx, ebx */
+        0x89, 0x0d, 0x19, 0x00, 0x10, 0x00, /* l: mov [fn+1], ecx */
+        0xe8, 0x06, 0, 0, 0,                /* call fn */
+        0x01, 0xc3,                         /* add ebx, eax */
+        0x49,                               /* dec ecx */
+        0x75, 0xf0,                         /* jnz l */
+        0xf4,                               /* hlt */
+        0xb8, 0, 0, 0, 0,                   /* fn: mov eax, imm */
+        0xc3);                              /* ret */
+    ck_assert_uint_eq(reg(R_EBX), 5050);
+    ck_assert_uint_gt(stats.mmu_selfcheck_pages, pages);
+    ck_assert_uint_gt(stats.bt_selfcheck_stale, stale);
+}
+END_TEST
+
 START_TEST(stale_reverse_map_does_not_expose_zeros)
 {
     /* Regression: a page unmapped from the shadow (its PTE cleared) kept its reverse-map
@@ -378,6 +401,7 @@ static Suite *suite(void)
     tcase_add_test(tc, inline_string_ops);
     tcase_add_test(tc, interrupt_between_miss_and_link);
     tcase_add_test(tc, stale_reverse_map_does_not_expose_zeros);
+    tcase_add_test(tc, page_written_while_executed_self_checks);
     tcase_add_test(tc, string_ops_cannot_leave_the_window);
     tcase_add_test(tc, string_ops_downward_across_zero);
     suite_add_tcase(s, tc);
