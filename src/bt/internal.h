@@ -91,6 +91,7 @@ struct target_page {
 };
 
 #define TARGET_BUCKETS 256
+#define LOOKUP_GLOBAL 2u  /* the cr3 of tables for targets in global pages (never a CR3) */
 
 struct lookup_table {
     uint32_t mode, cs_base;

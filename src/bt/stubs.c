@@ -55,23 +55,38 @@ static void emit_miss(struct emitter *e, struct bt *bt)
     emit_jmp(e, bt->exit_translate);
 }
 
-static void emit_lookup(struct emitter *e, struct bt *bt)
+/* Probe the table whose base is at [r15 + off] for the target in R8D; on a hit jump to
+ * *hit_site's target (patched by the caller), RCX restored. R10 holds the slot offset. */
+static void emit_probe(struct emitter *e, int32_t off, uint8_t **hit)
 {
-    uint8_t *jrcxz;
-
-    emit_movzx16(e, T_ADDR, T_VAL);                   /* r10d = eip & 0xffff */
-    emit_lea32(e, T_ADDR, T_ADDR, T_ADDR, 1, 0);      /* r10d *= 2 (16-byte entries) */
-    emit_load64(e, T_TMP, H_R15, OFF(lookup));
+    emit_load64(e, T_TMP, H_R15, off);
     emit_bytes(e, (const uint8_t[]){0x4f, 0x8d, 0x1c, 0xd3}, 4); /* lea r11, [r11 + r10*8] */
-    emit_mov_rr(e, true, T_SAVE, H_RCX);
     emit_load32(e, H_RCX, T_TMP, 0);                  /* ecx = -entry eip */
     emit_lea32(e, H_RCX, H_RCX, T_VAL, 1, 0);         /* ecx = target - entry eip */
     emit1(e, 0xe3);                                   /* jrcxz hit */
-    jrcxz = e->p;
+    *hit = e->p;
     emit1(e, 0);
+}
+
+static void emit_lookup(struct emitter *e, struct bt *bt)
+{
+    uint8_t *hit1, *hit2, *none;
+
+    emit_movzx16(e, T_ADDR, T_VAL);                   /* r10d = eip & 0xffff */
+    emit_lea32(e, T_ADDR, T_ADDR, T_ADDR, 1, 0);      /* r10d *= 2 (16-byte entries) */
+    emit_mov_rr(e, true, T_SAVE, H_RCX);
+    emit_probe(e, OFF(lookup), &hit1);
+    /* Not there: the table of global pages, if there is one (tested flag-free). */
+    emit_load64(e, H_RCX, H_R15, OFF(lookup_global));
+    emit1(e, 0xe3);                                   /* jrcxz none */
+    none = e->p;
+    emit1(e, 0);
+    emit_probe(e, OFF(lookup_global), &hit2);
+    *none = (uint8_t)(e->p - (none + 1));
     emit_mov_rr(e, true, H_RCX, T_SAVE);
     emit_miss(e, bt);
-    *jrcxz = (uint8_t)(e->p - (jrcxz + 1));
+    *hit1 = (uint8_t)(e->p - (hit1 + 1));
+    *hit2 = (uint8_t)(e->p - (hit2 + 1));
     emit_mov_rr(e, true, H_RCX, T_SAVE);
     emit_bytes(e, (const uint8_t[]){0x41, 0xff, 0x63, 0x08}, 4); /* jmp [r11 + 8] */
 }

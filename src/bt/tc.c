@@ -183,31 +183,59 @@ uint64_t bt__generation(struct machine *m)
     return m->bt->generation;
 }
 
+static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc);
+
+static bool entry_hit(struct bt *bt, const struct lookup_table *t, uint32_t eip)
+{
+    const struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
+    return le->neg_eip == -eip && le->host != (uint64_t)bt->lookup_miss;
+}
+
+/* Point the vCPU at the lookup tables of its current mode and address space: the
+ * address space's own, and (CR4.PGE) the one for targets in global pages, which like a
+ * TLB's global entries outlive CR3 loads and serve every address space. */
+static void choose_tables(struct machine *m, uint32_t mode, uint32_t cs_base, uint32_t cr3,
+                          struct lookup_table **t, struct lookup_table **g)
+{
+    struct vcpu *c = m->cpu;
+    struct bt *bt = m->bt;
+
+    *t = tc__table(bt, mode, cs_base, cr3);
+    *g = cr3 && (c->cr4 & CR4_PGE) ? tc__table(bt, mode, cs_base, LOOKUP_GLOBAL) : NULL;
+    c->lookup = (*t)->tab;
+    c->lookup_global = *g ? (*g)->tab : NULL;
+}
+
 void *bt__lookup(struct machine *m, struct mem_fault *f)
 {
     struct vcpu *c = m->cpu;
     struct bt *bt = m->bt;
     uint32_t mode = bt__mode(c), cs_base = c->seg[SEG_CS].base, lin = cs_base + c->eip;
     uint32_t cr3 = (c->cr0 & CR0_PG) ? c->cr3 & 0xfffff000u : 0, phys;
-    struct lookup_table *t = tc__table(bt, mode, cs_base, cr3);
-    const struct lookup_entry *le = &t->tab[c->eip & ((1u << LOOKUP_BITS) - 1)];
+    struct lookup_table *t, *g;
     struct block *b;
+    bool global;
 
-    /* The indirect-branch table is a cache of this very lookup, kept as current as the
+    /* The indirect-branch tables are a cache of this very lookup, kept as current as the
      * shadow (entries go when a mapping or a block does): no walk, no hash. */
-    c->lookup = t->tab;
-    if (le->neg_eip == -c->eip && le->host != (uint64_t)bt->lookup_miss &&
-        !(c->eflags_sys & EFL_TF)) {
-        STAT_INC(bt_block_hits);
-        return (void *)le->host;
+    choose_tables(m, mode, cs_base, cr3, &t, &g);
+    if (!(c->eflags_sys & EFL_TF)) {
+        if (entry_hit(bt, t, c->eip)) {
+            STAT_INC(bt_block_hits);
+            return (void *)t->tab[c->eip & ((1u << LOOKUP_BITS) - 1)].host;
+        }
+        if (g && entry_hit(bt, g, c->eip)) {
+            STAT_INC(bt_block_hits);
+            return (void *)g->tab[c->eip & ((1u << LOOKUP_BITS) - 1)].host;
+        }
     }
-    if (mmu__fetch_phys(m, lin, &phys, f) < 0)
+    if (mmu__fetch_phys(m, lin, &phys, &global, f) < 0)
         return NULL;
     b = tc__find(bt, lin, cs_base, mode, phys);
     if (b && b->pages[1] != ~0u && cr3) {
         /* The block's last instruction runs onto the next page: that mapping must hold too. */
         uint32_t p2;
-        if (mmu__fetch_phys(m, (lin & ~0xfffu) + 0x1000, &p2, f) < 0 ||
+        if (mmu__fetch_phys(m, (lin & ~0xfffu) + 0x1000, &p2, NULL, f) < 0 ||
             (p2 & ~0xfffu) != b->pages[1])
             b = NULL;
     }
@@ -216,14 +244,14 @@ void *bt__lookup(struct machine *m, struct mem_fault *f)
     } else {
         STAT_INC(bt_block_misses);
         b = translate__block(m, bt, phys, f);
-        c->lookup = tc__table(bt, mode, cs_base, cr3)->tab;
+        choose_tables(m, mode, cs_base, cr3, &t, &g); /* (a flush may have cleared them) */
         if (!b)
             return NULL;
     }
     /* Remember it for the next time, in here and for indirect branches; not a block that
      * runs onto a second page, whose entry a change to that page would not reach. */
-    if (b->pages[1] == ~0u || !cr3)
-        bt__fill_lookup(m, b->host);
+    if ((b->pages[1] == ~0u || !cr3) && !(c->eflags_sys & EFL_TF))
+        fill(bt, global && g ? g : t, c->eip, b->host);
     return b->host;
 }
 
@@ -284,6 +312,19 @@ void bt__lin_unmapped(struct machine *m, uint32_t cr3, uint32_t lin, uint32_t le
         struct lookup_table *t = &bt->tables[i];
         if (t->mode != ~0u && t->cr3 == (cr3 & 0xfffff000u))
             table_forget_pages(bt, t, first, last);
+    }
+}
+
+void bt__global_unmapped(struct machine *m, uint32_t lin)
+{
+    struct bt *bt = m->bt;
+
+    if (!bt)
+        return;
+    for (int i = 0; i < LOOKUP_TABLES; i++) {
+        struct lookup_table *t = &bt->tables[i];
+        if (t->mode != ~0u && t->cr3 == LOOKUP_GLOBAL) /* the whole 4 MiB: it may be one page */
+            table_forget_pages(bt, t, (lin >> 12) & ~0x3ffu, (lin >> 12) | 0x3ffu);
     }
 }
 
@@ -467,31 +508,23 @@ void bt__invalidate_page(struct machine *m, uint32_t gpa)
     STAT_INC(bt_invalidations);
 }
 
-void bt__fill_lookup(struct machine *m, void *pc)
+static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc)
 {
-    struct vcpu *c = m->cpu;
-    struct bt *bt = m->bt;
-    struct lookup_entry *le = (struct lookup_entry *)c->lookup + (c->eip & ((1u << LOOKUP_BITS) - 1));
+    struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
+    uint32_t lin = t->cs_base + eip, pg = lin >> 12;
+    struct target_page **pp = target_slot(t, pg);
 
-    if (c->eflags_sys & EFL_TF)
-        return; /* single-step: every branch must come back to the run loop */
-    le->neg_eip = -c->eip;
+    (void)bt;
+    le->neg_eip = -eip;
     le->host = (uint64_t)pc;
-    for (int i = 0; i < LOOKUP_TABLES; i++) {
-        struct lookup_table *t = &bt->tables[i];
-        if (t->tab == (struct lookup_entry *)c->lookup) {
-            uint32_t lin = t->cs_base + c->eip, pg = lin >> 12;
-            struct target_page **pp = target_slot(t, pg);
-            if (!*pp) {
-                if (!(*pp = calloc(1, sizeof(**pp))))
-                    die("out of memory");
-                (*pp)->pg = pg;
-            }
-            (*pp)->offs[(lin & 0xfff) / 64] |= 1ull << (lin % 64);
-            t->pages[pg >> 3] |= (uint8_t)(1u << (pg & 7));
-            t->pages4m[pg >> 13] |= (uint8_t)(1u << ((pg >> 10) & 7));
-        }
+    if (!*pp) {
+        if (!(*pp = calloc(1, sizeof(**pp))))
+            die("out of memory");
+        (*pp)->pg = pg;
     }
+    (*pp)->offs[(lin & 0xfff) / 64] |= 1ull << (lin % 64);
+    t->pages[pg >> 3] |= (uint8_t)(1u << (pg & 7));
+    t->pages4m[pg >> 13] |= (uint8_t)(1u << ((pg >> 10) & 7));
     STAT_INC(bt_lookup_fills);
 }
 

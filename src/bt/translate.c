@@ -763,7 +763,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     if (lastpage != page0 && !b->selfcheck) {
         uint32_t p2;
         struct mem_fault f2;
-        if (mmu__fetch_phys(m, lastpage, &p2, &f2) == 0 && mmu__selfcheck(m, p2))
+        if (mmu__fetch_phys(m, lastpage, &p2, NULL, &f2) == 0 && mmu__selfcheck(m, p2))
             b->selfcheck = true;
     }
     /* The guest bytes, as the self-check will compare them. */
@@ -858,7 +858,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     if (lastpage != page0) {
         uint32_t p2;
         struct mem_fault f2;
-        if (mmu__fetch_phys(m, lastpage, &p2, &f2) == 0)
+        if (mmu__fetch_phys(m, lastpage, &p2, NULL, &f2) == 0)
             blk->pages[1] = p2 & ~0xfffu;
     }
     blk->host = host;

@@ -210,8 +210,12 @@ static void phys_access(struct machine *m, uint32_t gpa, uint8_t *buf, uint32_t 
         switch (s.kind) {
         case REG_RAM:
             if (write) {
+                bool same = mmu__traced(m, gpa, s.len) && memcmp(s.host, buf, s.len) == 0;
                 memcpy(s.host, buf, s.len);
-                mmu__note_write(m, gpa, s.len);
+                if (!same)
+                    mmu__note_write(m, gpa, s.len);
+                else
+                    m->monitor_accesses++; /* (still a store only the monitor could make) */
             } else
                 memcpy(buf, s.host, s.len);
             break;
@@ -270,8 +274,12 @@ void mem__phys_write(struct machine *m, uint32_t gpa, unsigned size, uint64_t va
     assert(size >= 1 && size <= 8);
     p = plain_ram(m, gpa, size);
     if (p) {
+        bool same = mmu__traced(m, gpa, size) && memcmp(p, &value, size) == 0;
         memcpy(p, &value, size);
-        mmu__note_write(m, gpa, size);
+        if (!same)
+            mmu__note_write(m, gpa, size);
+        else
+            m->monitor_accesses++;
     } else
         phys_access(m, gpa, (uint8_t *)&value, size, true);
 }

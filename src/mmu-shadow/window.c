@@ -609,12 +609,15 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
     return MMU_FAULT_EMULATE;
 }
 
-int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_fault *f)
+int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, bool *global,
+                    struct mem_fault *f)
 {
     struct vcpu *c = m->cpu;
     struct window *w;
     struct walk wk;
 
+    if (global)
+        *global = false;
     if (!(c->cr0 & CR0_PG)) {
         *gpa = lin & c->a20_mask;
         return 0;
@@ -622,6 +625,8 @@ int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_f
     if (walk__lin(m, c->cr3, lin, ACC_FETCH | (vcpu_cpl(c) == 3 ? ACC_USER : 0), true, &wk, f) < 0)
         return -1;
     *gpa = wk.gpa;
+    if (global)
+        *global = wk.global;
     /* Lookup tables remember where linear EIPs lead: the tables that say so are traced
      * like those of data accesses, so that a changed entry reaches bt__lin_unmapped(). */
     w = m->mmu->active;
@@ -714,6 +719,16 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
     }
 }
 
+bool mmu__traced(struct machine *m, uint32_t gpa, uint32_t len)
+{
+    struct mmu *mmu = m->mmu;
+    uint32_t pn = gpa / PAGE;
+
+    if (!mmu || !len || pn != (gpa + len - 1) / PAGE || pn >= mmu->ram_pages)
+        return false;
+    return bit(mmu->table_pages, pn) && !bit(mmu->unsynced, pn) && !bit(mmu->code_pages, pn);
+}
+
 bool mmu__selfcheck(struct machine *m, uint32_t gpa)
 {
     struct mmu *mmu = m->mmu;
@@ -739,6 +754,7 @@ void mmu__invlpg(struct machine *m, uint32_t lin)
     for (int i = 0; i < MMU_WINDOWS; i++)
         if (mmu->win[i].used && mmu->win[i].cr3 == cr3)
             unmap_range(m, &mmu->win[i], lin & ~(PAGE - 1), PAGE, true);
+    bt__global_unmapped(m, lin);
 }
 
 void mmu__cr3_loaded(struct machine *m)

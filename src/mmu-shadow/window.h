@@ -93,8 +93,10 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
                                         uint32_t *linear, struct mem_fault *f);
 
 /* Guest-physical address of the instruction byte at linear lin (code fetch in the current
- * mode). Returns 0, or -1 with a #PF in *f. */
-int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, struct mem_fault *f);
+ * mode); *global (if not NULL) says whether the page is global (G with CR4.PGE). Returns
+ * 0, or -1 with a #PF in *f. */
+int mmu__fetch_phys(struct machine *m, uint32_t lin, uint32_t *gpa, bool *global,
+                    struct mem_fault *f);
 
 /* Test hook: make every write to [gpa, gpa+len) by translated code fault and be emulated, as
  * writes to page tables are (the differential test checks the interpreter this way). */
@@ -123,5 +125,9 @@ bool mmu__selfcheck(struct machine *m, uint32_t gpa);
  * here; it drops translations of code pages and shadow mappings that depended on a
  * page-table entry that changed. */
 void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len);
+
+/* Is [gpa, gpa+len) in traced page tables (where a store of the bytes already there
+ * changes nothing, and need not be reported)? Not for code pages: their stores are. */
+bool mmu__traced(struct machine *m, uint32_t gpa, uint32_t len);
 
 #endif

@@ -107,6 +107,7 @@ struct vcpu {
     uint64_t exit_arg;     /* callout id, branch target, ... */
     uint64_t exit_pc;      /* host PC after the exiting stub (for chaining and resuming) */
     void *lookup;          /* inline indirect-branch table for the current mode */
+    void *lookup_global;   /* and for targets in global pages (NULL without CR4.PGE) */
     uint32_t seg_base[SEG_NR]; /* copies of seg[].base for address arithmetic in the TC */
     uint32_t scratch[4];   /* temporaries for sequences that need memory */
     uint64_t window;       /* host address of the active window (the GS base) */

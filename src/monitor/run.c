@@ -118,7 +118,7 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
          * (the block starts there) and translate again. */
         uint32_t gpa;
         struct mem_fault mf;
-        if (mmu__fetch_phys(m, c->seg[SEG_CS].base + c->eip, &gpa, &mf) == 0)
+        if (mmu__fetch_phys(m, c->seg[SEG_CS].base + c->eip, &gpa, NULL, &mf) == 0)
             bt__invalidate_page(m, gpa & ~0xfffu);
         STAT_INC(bt_selfcheck_stale);
         return -1;
@@ -428,8 +428,7 @@ int machine__run(struct machine *m)
             }
             if (link && link_site && bt__generation(m) == gen)
                 bt__chain(m, link_site, pc); /* (a flush would have made the site stale) */
-            else if (link && !link_site)
-                bt__fill_lookup(m, pc);
+            /* (an indirect branch's miss: bt__lookup has filled the table) */
         }
         link_pending = false;
         resume = NULL;

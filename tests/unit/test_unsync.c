@@ -178,17 +178,22 @@ END_TEST
 
 /* Code at linear 0x240000 is remapped to other bytes: after the flush the call runs them
  * (the indirect call's lookup-table entry must be forgotten). */
-static void remapped_code(bool by_cr3)
+static void remapped_code(bool by_cr3, bool global)
 {
     static const uint8_t one[] = {0xb8, 1, 0, 0, 0, 0xc3}, two[] = {0xb8, 2, 0, 0, 0, 0xc3};
     struct prog p = {0};
 
     memcpy(fx->ram + 0x240000, one, sizeof(one));
     memcpy(fx->ram + 0x260000, two, sizeof(two));
+    if (global) {
+        /* A global page: its lookups live in the table all address spaces share. */
+        fx->cpu->cr4 |= CR4_PGE;
+        *ram32(PT + 0x240 * 4) |= PTE_G;
+    }
     call_abs(&p, 0x240000);
     save_eax(&p, 0x204000);
     call_abs(&p, 0x240000);                                 /* the lookup table has it now */
-    store(&p, PT + 0x240 * 4, 0x260000 | PTE_P | PTE_RW);
+    store(&p, PT + 0x240 * 4, 0x260000 | PTE_P | PTE_RW | (global ? PTE_G : 0));
     if (by_cr3)
         reload_cr3(&p);
     else
@@ -202,13 +207,19 @@ static void remapped_code(bool by_cr3)
 
 START_TEST(remapped_code_after_invlpg)
 {
-    remapped_code(false);
+    remapped_code(false, false);
 }
 END_TEST
 
 START_TEST(remapped_code_after_cr3_load)
 {
-    remapped_code(true);
+    remapped_code(true, false);
+}
+END_TEST
+
+START_TEST(remapped_global_code_after_invlpg)
+{
+    remapped_code(false, true);
 }
 END_TEST
 
@@ -250,7 +261,7 @@ START_TEST(page_directory_writes_stay_traced)
     *ram32(0x400000) = 0xfeedf00d;
     load(&p, 0x100000);
     store(&p, PD + 4, PT2 | PTE_P | PTE_RW);  /* emulated: PD is never left writable */
-    store(&p, PD + 8, 0);
+    store(&p, PD + 8, PT2 | PTE_P);           /* (a store of what is there is no change) */
     load(&p, 0x400000);
     save_eax(&p, 0x204000);
     ck_assert_int_eq(run(&p), RUN_HALTED);
@@ -272,6 +283,7 @@ static Suite *suite(void)
     tcase_add_test(tc, entry_back_to_its_snapshot_value);
     tcase_add_test(tc, remapped_code_after_invlpg);
     tcase_add_test(tc, remapped_code_after_cr3_load);
+    tcase_add_test(tc, remapped_global_code_after_invlpg);
     tcase_add_test(tc, freed_table_is_no_longer_traced);
     tcase_add_test(tc, page_directory_writes_stay_traced);
     suite_add_tcase(s, tc);
