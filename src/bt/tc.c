@@ -620,6 +620,8 @@ void bt__emulated_at(struct machine *m, uint64_t pc)
         ;
     gpa = b->phys + (b->map[i].eip - b->eip);
     s = hot_slot(bt, gpa, true);
+    if (bt->hot_state[s] == 2 && bt->hot_key[s] == gpa)
+        return; /* hot already, and still inline: it is not one the interpreter can take */
     if (bt->hot_state[s] && bt->hot_key[s] == gpa && bt->hot_state[s] >= 1) {
         bt->hot_state[s] = 2;
         drop_block(bt, b); /* retranslated on next use, with the instruction as a callout */

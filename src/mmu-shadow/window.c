@@ -336,28 +336,29 @@ void mmu__sync(struct machine *m)
 static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint64_t len,
                         bool code)
 {
-    uint32_t first = lin >> 12, n = (uint32_t)(len >> 12), run = 0;
+    uint32_t first = lin >> 12, n = (uint32_t)(len >> 12), lo = ~0u, hi = 0;
 
-    for (uint32_t i = 0; i <= n; i++) {
+    /* One mmap from the first mapped page to the last: the pages between that are not
+     * mapped are PROT_NONE reservation already, and stay so. */
+    for (uint32_t i = 0; i < n; i++) {
         uint32_t pg = first + i;
-        if (w->present && i < n && !run && !(pg & 1023) && n - i >= 1024 && pg < (1u << 20) &&
+        if (pg >= (1u << 20))
+            break;
+        if (w->present && !(pg & 1023) && n - i >= 1024 &&
             !(w->present4m[pg >> 13] & (1u << ((pg >> 10) & 7)))) {
             i += 1023; /* nothing was ever mapped in this 4 MiB region */
             continue;
         }
-        bool mapped = i < n && pg < (1u << 20) &&
-                      (!w->present || (w->present[pg >> 3] & (1u << (pg & 7))));
-        if (mapped) {
+        if (!w->present || (w->present[pg >> 3] & (1u << (pg & 7)))) {
             if (w->present)
                 w->present[pg >> 3] &= (uint8_t) ~(1u << (pg & 7));
-            run++;
-            continue;
+            lo = lo == ~0u ? pg : lo;
+            hi = pg;
         }
-        if (run)
-            mmap(w->base + ((uint64_t)(pg - run) << 12), (uint64_t)run << 12, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-        run = 0;
     }
+    if (lo != ~0u)
+        mmap(w->base + ((uint64_t)lo << 12), (uint64_t)(hi - lo + 1) << 12, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     if (first < WINDOW_GUARD / PAGE) /* the wrap-around copies behind the window too */
         mmap(w->base + WINDOW_SIZE, WINDOW_GUARD, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
