@@ -6,6 +6,7 @@
 #define TACHYON_MMU_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mmu-shadow/window.h"
@@ -45,6 +46,14 @@ void mmu_downgrade(struct machine *m, uint32_t pn);
  * A): then what code the linear pages hold is unchanged, and lookup tables are kept. */
 void mmu_table_written(struct machine *m, uint32_t pn, uint32_t first, uint32_t last,
                        bool frames);
+
+/* wprot.c: write protection by userfaultfd or mprotect */
+void wprot__init(struct mmu *mmu);
+void wprot__fini(struct mmu *mmu);
+/* A RAM mapping was just made at [addr, addr+len): register it for write protection. */
+void wprot__mapped(struct mmu *mmu, void *addr, size_t len);
+/* Write-protect [addr, addr+len), or lift the protection (writable). */
+void wprot__set(struct mmu *mmu, void *addr, size_t len, bool writable);
 
 /* unsync.c: page tables the guest may write freely until its next TLB flush */
 /* A write fault hit page table pn: leave it writable if it may be; true if so. */

@@ -123,6 +123,7 @@ int mmu__init(struct machine *m)
 
     if (!mmu)
         return -ENOMEM;
+    mmu->uffd = -1;
     mmu->reserved = WINDOW_SIZE + WINDOW_GUARD;
     mmu->ram_pages = (uint32_t)(ram / PAGE);
     mmu->code_pages = calloc(mmu->ram_pages / 8 + 1, 1);
@@ -136,8 +137,11 @@ int mmu__init(struct machine *m)
         !mmu->smc_writes || !mmu->maps || !mmu->deps ||
         reserve(mmu, &mmu->phys) < 0)
         goto fail;
+    wprot__init(mmu);
     if (ram && map_fixed(mmu->phys.base, ram, PROT_READ | PROT_WRITE, m->ram_fd, 0) < 0)
         goto fail;
+    if (ram)
+        wprot__mapped(mmu, mmu->phys.base, ram);
     if (m->rom_size) {
         /* The whole image below 4 GiB; its last 128 KiB also below 1 MiB. */
         if (map_fixed(mmu->phys.base + WINDOW_SIZE - m->rom_size, m->rom_size, PROT_READ,
@@ -195,6 +199,7 @@ void mmu__destroy(struct machine *m)
     free(mmu->code_pages);
     free(mmu->table_pages);
     unsync__destroy(m);
+    wprot__fini(mmu);
     free(mmu->unsynced);
     free(mmu->selfcheck);
     free(mmu->smc_writes);
@@ -381,7 +386,7 @@ void mmu_downgrade(struct machine *m, uint32_t pn)
          * would make it readable zeros, and the guest would read them instead of faulting.
          * A page remapped elsewhere since merely takes one more fault. */
         if (!w->present || (w->present[n->lin >> 15] & (1u << ((n->lin >> 12) & 7))))
-            mprotect(w->base + n->lin, PAGE, PROT_READ);
+            wprot__set(mmu, w->base + n->lin, PAGE, false);
         pp = &n->next;
     }
 }
@@ -410,7 +415,8 @@ static void pam_changed(struct machine *m)
             int prot = PROT_READ;
             if (page_ram_writable(m, a) && !protected_page(mmu, a / PAGE))
                 prot |= PROT_WRITE;
-            map_fixed(at, PAGE, prot, m->ram_fd, a);
+            if (map_fixed(at, PAGE, prot, m->ram_fd, a) == 0)
+                wprot__mapped(mmu, at, PAGE);
         } else if (ro >= 0) {
             map_fixed(at, PAGE, PROT_READ, m->rom_fd, ro);
         } else {
@@ -435,7 +441,7 @@ static void trace_table(struct machine *m, uint32_t gpa)
     if (!bit(mmu->code_pages, pn))
         mmu_downgrade(m, pn);
     if (m->cpu->cr0 & CR0_PG)
-        mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
+        wprot__set(mmu, mmu->phys.base + (uint64_t)pn * PAGE, PAGE, false);
 }
 
 /* A mapping or lookup is being made from the page-table entry at pte_gpa. */
@@ -481,6 +487,7 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
         }
         if (run_len && (!prot || prot != run_prot || gpa != run_gpa + run_len * PAGE)) {
             if (map_fixed(w->base + run_lin, run_len * PAGE, run_prot, m->ram_fd, run_gpa) == 0) {
+                wprot__mapped(mmu, w->base + run_lin, run_len * PAGE);
                 for (uint32_t k = 0; k < run_len; k++)
                     add_node(mmu, &mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
                              run_lin + k * PAGE);
@@ -545,6 +552,7 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
             prot |= PROT_WRITE;
         if (map_fixed(w->base + lpage, PAGE, prot, m->ram_fd, gpage) < 0)
             return MMU_FAULT_EMULATE;
+        wprot__mapped(mmu, w->base + lpage, PAGE);
         add_node(mmu, &mmu->maps[pn], (unsigned)(w - mmu->win), w->gen, lpage);
     }
     mark_present(w, lpage);
@@ -590,6 +598,7 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
                           PROT_READ | (wk.writable && wk.dirty ? PROT_WRITE : 0), m->ram_fd,
                           wk.gpa & ~(PAGE - 1)) < 0)
                 return MMU_FAULT_EMULATE;
+            wprot__mapped(mmu, w->base + (off & ~(uint64_t)(PAGE - 1)), PAGE);
             add_node(mmu, &mmu->maps[wk.gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
                      (uint32_t)(off & ~(uint64_t)(PAGE - 1)));
             return MMU_FAULT_RETRY;
@@ -604,6 +613,7 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
             map_fixed(w->base + WINDOW_SIZE + page, PAGE, PROT_READ | PROT_WRITE, m->ram_fd,
                       page) < 0)
             return MMU_FAULT_EMULATE;
+        wprot__mapped(mmu, w->base + WINDOW_SIZE + page, PAGE);
         add_node(mmu, &mmu->maps[page / PAGE], MMU_WINDOWS, w->gen, (uint32_t)WINDOW_SIZE + page);
         return MMU_FAULT_RETRY;
     }
@@ -655,7 +665,7 @@ void mmu__protect_code(struct machine *m, uint32_t gpa)
     set_bit(mmu->code_pages, pn, true);
     if (bit(mmu->table_pages, pn))
         return; /* already read-only everywhere */
-    mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
+    wprot__set(mmu, mmu->phys.base + (uint64_t)pn * PAGE, PAGE, false);
     mmu_downgrade(m, pn);
 }
 
@@ -705,7 +715,7 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len)
                 STAT_INC(mmu_selfcheck_pages);
             }
             if (!bit(mmu->table_pages, pn))
-                mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ | PROT_WRITE);
+                wprot__set(mmu, mmu->phys.base + (uint64_t)pn * PAGE, PAGE, true);
         }
         if (bit(mmu->table_pages, pn) && !bit(mmu->unsynced, pn)) {
             /* (an unsynced page is compared with its snapshot when it is resynced) */
@@ -772,7 +782,7 @@ void mmu__trap_writes(struct machine *m, uint32_t gpa, uint32_t len)
     for (uint32_t pn = gpa / PAGE; pn <= (gpa + len - 1) / PAGE && pn < mmu->ram_pages; pn++) {
         set_bit(mmu->table_pages, pn, true);
         mmu_downgrade(m, pn);
-        mprotect(mmu->phys.base + (uint64_t)pn * PAGE, PAGE, PROT_READ);
+        wprot__set(mmu, mmu->phys.base + (uint64_t)pn * PAGE, PAGE, false);
     }
 }
 
@@ -793,10 +803,11 @@ void mmu__a20_changed(struct machine *m)
     }
     /* Closed: an alias of 0-64 KiB, read-only so that every write through it is emulated
      * (and reaches the code-page bookkeeping of the page it really hits). */
-    map_fixed(mmu->phys.base + hma, len, closed ? PROT_READ : PROT_READ | PROT_WRITE, m->ram_fd,
-              closed ? 0 : hma);
+    if (map_fixed(mmu->phys.base + hma, len, closed ? PROT_READ : PROT_READ | PROT_WRITE,
+                  m->ram_fd, closed ? 0 : hma) == 0)
+        wprot__mapped(mmu, mmu->phys.base + hma, len);
     for (uint32_t a = 0; !closed && a < len; a += PAGE) /* keep code pages write-protected */
         if (protected_page(mmu, (hma + a) / PAGE))
-            mprotect(mmu->phys.base + hma + a, PAGE, PROT_READ);
+            wprot__set(mmu, mmu->phys.base + hma + a, PAGE, false);
     mmu__flush_all(m);
 }

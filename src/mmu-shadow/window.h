@@ -68,6 +68,7 @@ struct mmu {
     struct unsync_page *unsync;       /* their snapshots */
     unsigned nunsync, unsync_next;
     bool no_unsync;                   /* a test asked for every traced write to be emulated */
+    int uffd;                         /* userfaultfd for write protection, or -1 (wprot.c) */
 };
 
 int mmu__init(struct machine *m);

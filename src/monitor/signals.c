@@ -53,7 +53,8 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
     m->cpu->fault_code = si->si_code;
     m->cpu->fault_host_addr = (uint64_t)si->si_addr;
     m->cpu->fault_pc = pc;
-    m->cpu->fault_is_write = sig == SIGSEGV && (g[REG_ERR] & 2) != 0;
+    /* (SIGBUS too: a write to a page write-protected through userfaultfd) */
+    m->cpu->fault_is_write = (sig == SIGSEGV || sig == SIGBUS) && (g[REG_ERR] & 2) != 0;
     g[REG_RIP] = (greg_t)bt__exit_stub(m);
 }
 

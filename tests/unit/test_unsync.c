@@ -7,6 +7,7 @@
  * flush, and a page that stopped being a page table is no longer traced.
  */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fixture.h"
@@ -270,6 +271,26 @@ START_TEST(page_directory_writes_stay_traced)
 }
 END_TEST
 
+/* Write protection is by userfaultfd where the host has it (unless TACHYON_WP=mprotect,
+ * which ctest also runs this suite with), else by mprotect; traces work either way. */
+START_TEST(write_protect_backend)
+{
+    struct prog p = {0};
+    uint64_t uffd_ops = stats.mmu_wp_uffd;
+    const char *how = getenv("TACHYON_WP");
+
+    load(&p, 0x200000);                       /* traces PD and PT: write-protects them */
+    store(&p, PD + 4 * 5, 0);                 /* a traced (emulated) store */
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    if (how && !strcmp(how, "mprotect"))
+        ck_assert_int_lt(fx->mmu->uffd, 0);
+    if (fx->mmu->uffd >= 0)
+        ck_assert_uint_gt(stats.mmu_wp_uffd, uffd_ops);
+    else
+        ck_assert_uint_eq(stats.mmu_wp_uffd, uffd_ops);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("mmu/unsync");
@@ -286,6 +307,7 @@ static Suite *suite(void)
     tcase_add_test(tc, remapped_global_code_after_invlpg);
     tcase_add_test(tc, freed_table_is_no_longer_traced);
     tcase_add_test(tc, page_directory_writes_stay_traced);
+    tcase_add_test(tc, write_protect_backend);
     suite_add_tcase(s, tc);
     return s;
 }
