@@ -495,6 +495,8 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
                     mark_present(w, run_lin + k * PAGE);
                 w->mapped += run_len;
                 mmu->total_mapped += run_len;
+                if (mmu->total_mapped > stats.mmu_mapped_peak)
+                    stats.mmu_mapped_peak = mmu->total_mapped;
                 STAT_ADD(mmu_pages_mapped, run_len);
             }
             run_len = 0;
@@ -558,6 +560,8 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
     mark_present(w, lpage);
     w->mapped++;
     mmu->total_mapped++;
+    if (mmu->total_mapped > stats.mmu_mapped_peak)
+        stats.mmu_mapped_peak = mmu->total_mapped;
     STAT_INC(mmu_pages_mapped);
     STAT_INC(mmu_hidden_faults);
     prefetch(m, w, lpage);

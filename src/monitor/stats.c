@@ -26,8 +26,24 @@ static uint64_t stat_value(size_t i)
     return *(const uint64_t *)((const char *)&stats + stat_list[i].off);
 }
 
+/* The gauges that are read rather than counted. */
+static void snapshot(void)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    uint64_t n = 0;
+    int ch;
+
+    if (!maps)
+        return;
+    while ((ch = getc(maps)) != EOF)
+        n += ch == '\n';
+    fclose(maps);
+    stats.mmu_host_vmas = n;
+}
+
 void stats_print_text(FILE *f)
 {
+    snapshot();
     fprintf(f, "== tachyon statistics ==\n");
     for (size_t i = 0; i < NSTATS; i++)
         fprintf(f, "%-24s %14llu  %s\n", stat_list[i].name, (unsigned long long)stat_value(i),
@@ -57,6 +73,7 @@ int stats_write_json(const char *path)
     FILE *f = fopen(path, "w");
     const char *sep = "";
 
+    snapshot();
     if (!f)
         return -1;
     fprintf(f, "{\n");
