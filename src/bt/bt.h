@@ -69,9 +69,9 @@ uint64_t bt__generation(struct machine *m);
 void bt__lin_unmapped(struct machine *m, uint32_t cr3, uint32_t lin, uint32_t len_minus_1);
 /* Paging rules changed (CR0.WP, CR4.PSE/PGE, all windows dropped): forget all targets. */
 void bt__paging_changed(struct machine *m);
-/* INVLPG of lin: forget lookups of targets there in the tables of global pages (which,
- * like global TLB entries, page-table writes and CR3 loads leave alone). */
-void bt__global_unmapped(struct machine *m, uint32_t lin);
+/* INVLPG of [lin, lin+len): forget lookups of targets there in the tables of global pages
+ * (which, like global TLB entries, page-table writes and CR3 loads leave alone). */
+void bt__global_unmapped(struct machine *m, uint32_t lin, uint32_t len);
 /* Nothing traces the page tables of address space cr3 any more: forget its lookups. */
 void bt__forget_space(struct machine *m, uint32_t cr3);
 /* Drop everything (mode-table changes, TC full, guest asked for a full flush). */

@@ -88,6 +88,8 @@ struct target_page {
     uint32_t pg;
     struct target_page *next;
     uint64_t offs[64];     /* bit per byte offset */
+    uint32_t *cross;       /* EIPs of blocks that start on the page before and run into this */
+    uint32_t ncross, capcross;
 };
 
 #define TARGET_BUCKETS 256

@@ -125,13 +125,33 @@ static struct target_page **target_slot(struct lookup_table *t, uint32_t pg)
     return pp;
 }
 
+static struct target_page *target_get(struct lookup_table *t, uint32_t pg)
+{
+    struct target_page **pp = target_slot(t, pg);
+
+    if (!*pp) {
+        if (!(*pp = calloc(1, sizeof(**pp))))
+            die("out of memory");
+        (*pp)->pg = pg;
+        t->pages[pg >> 3] |= (uint8_t)(1u << (pg & 7));
+        t->pages4m[pg >> 13] |= (uint8_t)(1u << ((pg >> 10) & 7));
+    }
+    return *pp;
+}
+
+static void target_free(struct target_page *tp)
+{
+    free(tp->cross);
+    free(tp);
+}
+
 void tc__table_clear(struct bt *bt, struct lookup_table *t)
 {
     for (int i = 0; i < TARGET_BUCKETS; i++)
         while (t->targets[i]) {
             struct target_page *tp = t->targets[i];
             t->targets[i] = tp->next;
-            free(tp);
+            target_free(tp);
         }
     for (size_t i = 0; i < (1u << LOOKUP_BITS); i++) {
         t->tab[i].neg_eip = 1;  /* matches no eip whose low 16 bits select slot i... */
@@ -183,7 +203,7 @@ uint64_t bt__generation(struct machine *m)
     return m->bt->generation;
 }
 
-static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc);
+static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc, bool spans);
 
 static bool entry_hit(struct bt *bt, const struct lookup_table *t, uint32_t eip)
 {
@@ -248,10 +268,9 @@ void *bt__lookup(struct machine *m, struct mem_fault *f)
         if (!b)
             return NULL;
     }
-    /* Remember it for the next time, in here and for indirect branches; not a block that
-     * runs onto a second page, whose entry a change to that page would not reach. */
-    if ((b->pages[1] == ~0u || !cr3) && !(c->eflags_sys & EFL_TF))
-        fill(bt, global && g ? g : t, c->eip, b->host);
+    /* Remember it for the next time, in here and for indirect branches. */
+    if (!(c->eflags_sys & EFL_TF))
+        fill(bt, global && g ? g : t, c->eip, b->host, b->pages[1] != ~0u && cr3);
     return b->host;
 }
 
@@ -261,6 +280,16 @@ struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t m
         if (b->lin == lin && b->mode == mode && b->cs_base == cs_base && b->phys == phys)
             return b;
     return NULL;
+}
+
+static void forget_entry(struct bt *bt, struct lookup_table *t, uint32_t eip)
+{
+    struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
+
+    if (le->neg_eip == -eip) {
+        le->neg_eip = 1;
+        le->host = (uint64_t)bt->lookup_miss;
+    }
 }
 
 /* Forget the entries of table t whose targets lie in linear pages [first, last]. */
@@ -280,17 +309,13 @@ static void table_forget_pages(struct bt *bt, struct lookup_table *t, uint32_t f
             struct target_page **pp = target_slot(t, pg), *tp = *pp;
             uint32_t eip0 = (pg << 12) - t->cs_base;
             for (uint32_t w = 0; tp && w < 64; w++)
-                for (uint64_t bits = tp->offs[w]; bits; bits &= bits - 1) {
-                    uint32_t eip = eip0 + w * 64 + (uint32_t)__builtin_ctzll(bits);
-                    struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
-                    if (le->neg_eip == -eip) {
-                        le->neg_eip = 1;
-                        le->host = (uint64_t)bt->lookup_miss;
-                    }
-                }
+                for (uint64_t bits = tp->offs[w]; bits; bits &= bits - 1)
+                    forget_entry(bt, t, eip0 + w * 64 + (uint32_t)__builtin_ctzll(bits));
+            for (uint32_t k = 0; tp && k < tp->ncross; k++)
+                forget_entry(bt, t, tp->cross[k]);
             if (tp) {
                 *pp = tp->next;
-                free(tp);
+                target_free(tp);
             }
             t->pages[pg >> 3] &= (uint8_t) ~(1u << (pg & 7));
         }
@@ -315,7 +340,7 @@ void bt__lin_unmapped(struct machine *m, uint32_t cr3, uint32_t lin, uint32_t le
     }
 }
 
-void bt__global_unmapped(struct machine *m, uint32_t lin)
+void bt__global_unmapped(struct machine *m, uint32_t lin, uint32_t len)
 {
     struct bt *bt = m->bt;
 
@@ -323,8 +348,8 @@ void bt__global_unmapped(struct machine *m, uint32_t lin)
         return;
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         struct lookup_table *t = &bt->tables[i];
-        if (t->mode != ~0u && t->cr3 == LOOKUP_GLOBAL) /* the whole 4 MiB: it may be one page */
-            table_forget_pages(bt, t, (lin >> 12) & ~0x3ffu, (lin >> 12) | 0x3ffu);
+        if (t->mode != ~0u && t->cr3 == LOOKUP_GLOBAL)
+            table_forget_pages(bt, t, lin >> 12, (lin + len - 1) >> 12);
     }
 }
 
@@ -508,23 +533,30 @@ void bt__invalidate_page(struct machine *m, uint32_t gpa)
     STAT_INC(bt_invalidations);
 }
 
-static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc)
+/* Enter eip -> pc; a block that runs onto the next page is also recorded there, so that a
+ * change of either page's mapping forgets it. */
+static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc, bool spans)
 {
     struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
     uint32_t lin = t->cs_base + eip, pg = lin >> 12;
-    struct target_page **pp = target_slot(t, pg);
+    struct target_page *tp = target_get(t, pg);
 
     (void)bt;
     le->neg_eip = -eip;
     le->host = (uint64_t)pc;
-    if (!*pp) {
-        if (!(*pp = calloc(1, sizeof(**pp))))
-            die("out of memory");
-        (*pp)->pg = pg;
+    tp->offs[(lin & 0xfff) / 64] |= 1ull << (lin % 64);
+    if (spans && pg < 0xfffff) {
+        struct target_page *next = target_get(t, pg + 1);
+        if (next->ncross == next->capcross) {
+            uint32_t cap = next->capcross ? 2 * next->capcross : 8;
+            uint32_t *c = realloc(next->cross, cap * sizeof(*c));
+            if (!c)
+                die("out of memory");
+            next->cross = c;
+            next->capcross = cap;
+        }
+        next->cross[next->ncross++] = eip;
     }
-    (*pp)->offs[(lin & 0xfff) / 64] |= 1ull << (lin % 64);
-    t->pages[pg >> 3] |= (uint8_t)(1u << (pg & 7));
-    t->pages4m[pg >> 13] |= (uint8_t)(1u << ((pg >> 10) & 7));
     STAT_INC(bt_lookup_fills);
 }
 

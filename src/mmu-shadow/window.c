@@ -755,6 +755,7 @@ void mmu__invlpg(struct machine *m, uint32_t lin)
 {
     struct mmu *mmu = m->mmu;
     uint32_t cr3 = m->cpu->cr3 & 0xfffff000u;
+    bool large = false;
 
     if (!mmu)
         return;
@@ -762,14 +763,16 @@ void mmu__invlpg(struct machine *m, uint32_t lin)
         /* A change the guest made to an unsynced table takes effect now. */
         uint32_t *pde = (uint32_t *)machine__gpa(m, cr3 + (lin >> 22) * 4, 4);
         uint32_t pn = pde ? (*pde & 0xfffff000u) / PAGE : ~0u;
-        if (pde && (*pde & PTE_P) && !((*pde & PTE_PS) && (m->cpu->cr4 & CR4_PSE)) &&
-            pn < mmu->ram_pages && bit(mmu->unsynced, pn))
+        large = pde && (*pde & PTE_P) && (*pde & PTE_PS) && (m->cpu->cr4 & CR4_PSE);
+        if (pde && (*pde & PTE_P) && !large && pn < mmu->ram_pages && bit(mmu->unsynced, pn))
             unsync__entry(m, pn, (lin >> 12) & 1023);
     }
     for (int i = 0; i < MMU_WINDOWS; i++)
         if (mmu->win[i].used && mmu->win[i].cr3 == cr3)
             unmap_range(m, &mmu->win[i], lin & ~(PAGE - 1), PAGE, true);
-    bt__global_unmapped(m, lin);
+    /* A 4 MiB page is one TLB entry: INVLPG anywhere in it drops all of it. */
+    bt__global_unmapped(m, large ? lin & 0xffc00000u : lin & ~(PAGE - 1),
+                        large ? 0x400000u : PAGE);
 }
 
 void mmu__cr3_loaded(struct machine *m)
