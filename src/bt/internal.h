@@ -249,6 +249,7 @@ void emit_loop(struct build *b, const struct dinsn *d);
 bool exec_breakpoint(const struct vcpu *c, uint32_t lin);
 void emit_cli(struct build *b);
 void emit_sti(struct build *b, const struct dinsn *d);
+void emit_segload(struct build *b, const struct dinsn *d);
 void emit_popf(struct build *b, const struct dinsn *d);
 void emit_pushf(struct build *b, const struct dinsn *d);
 int string_src_seg(const struct dinsn *d);

@@ -481,6 +481,122 @@ void emit_popf(struct build *b, const struct dinsn *d)
     patch_rel32(done, e->p);
 }
 
+#define MEMO(f) ((int32_t)(offsetof(struct vcpu, seg_memo) + offsetof(struct seg_memo, f)))
+
+/* MOV DS/ES/FS/GS, r16 and POP DS/ES/FS/GS at CPL 0. A null selector loads inline; a GDT
+ * selector whose memo (the last load of it that succeeded, seg.c) still matches the eight
+ * descriptor bytes in the GDT, read through the window, loads the memo's segment; anything
+ * else is the callout. When the segment's flatness differs from what the block was made
+ * for, the load completes and the block is left for a lookup in the new mode. Guest flags
+ * stay on the host stack throughout: a fault reading the stack or the GDT is precise
+ * (fixup -3), and ESP moves last. */
+void emit_segload(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    int s = zreg_seg(d->ops[0].reg.value);
+    bool pop = d->in.mnemonic == ZYDIS_MNEMONIC_POP;
+    int osz = d->in.operand_width / 8;
+    bool flat = b->x.flat & (1u << s);
+    int32_t seg_off = (int32_t)(offsetof(struct vcpu, seg) + s * sizeof(struct segment));
+    int32_t base_off = (int32_t)(offsetof(struct vcpu, seg_base) + 4 * s);
+    uint8_t *slow[4], *null_path, *moved[2], *done[2];
+    uint32_t next = d->eip + d->len;
+
+    if (!b->code32)
+        next &= 0xffff;
+    emit_pushfq(e);
+    if (pop) {
+        struct memref sr = stack_ref(b, 0);
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &sr, 0,
+                     NULL, 0);
+    } else if (d->ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+        struct memref mr;
+        memref_from(&mr, &d->in, &d->ops[1]);
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0,
+                     NULL, 0);
+    } else {
+        bool h;
+        emit_movzx16(e, T_VAL, host_reg(zreg_gpr(d->ops[1].reg.value, &h)));
+    }
+    b->x.fixup_reg = -3;
+    emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc0}, 3);          /* test r8d, 0xfffc */
+    emit4(e, 0xfffc);
+    null_path = jcc_fwd(e, 0x4);                                    /* jz */
+    emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc0}, 3);          /* test r8d, 4 (LDT) */
+    emit4(e, 4);
+    slow[0] = jcc_fwd(e, 0x5);
+    emit_mov_rr(e, false, T_SAVE, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0xc1, 0xe9, 0x03}, 4);    /* shr r9d, 3 */
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xe1, 0x07}, 4);    /* and r9d, 7 */
+    emit_bytes(e, (const uint8_t[]){0x41, 0xc1, 0xe1, 0x05}, 4);    /* shl r9d, 5 */
+    emit_bytes(e, (const uint8_t[]){0x66, 0x47, 0x3b, 0x84, 0x0f}, 5); /* cmp r8w, memo.sel */
+    emit4(e, (uint32_t)MEMO(sel));
+    slow[1] = jcc_fwd(e, 0x5);
+    emit_mov_rr(e, false, T_ADDR, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xca, 0x07}, 4);    /* or r10d, 7 */
+    emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x3b, 0x97}, 4);    /* cmp r10w, gdtr.limit */
+    emit4(e, (uint32_t)OFF(gdtr.limit));
+    slow[2] = jcc_fwd(e, 0x7);                                      /* ja */
+    emit_mov_rr(e, false, T_ADDR, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xe2, 0xf8}, 4);    /* and r10d, ~7 */
+    emit_bytes(e, (const uint8_t[]){0x45, 0x03, 0x97}, 3);          /* add r10d, gdtr.base */
+    emit4(e, (uint32_t)OFF(gdtr.base));
+    emit_bytes(e, (const uint8_t[]){0x65, 0x67, 0x4d, 0x8b, 0x1a}, 5); /* mov r11, gs:[r10d] */
+    emit_bytes(e, (const uint8_t[]){0x4f, 0x3b, 0x9c, 0x0f}, 4);    /* cmp r11, memo.desc */
+    emit4(e, (uint32_t)MEMO(desc));
+    slow[3] = jcc_fwd(e, 0x5);
+    /* Hit: base and limit, then selector and flags, then the base copy. */
+    emit_bytes(e, (const uint8_t[]){0x4f, 0x8b, 0x94, 0x0f}, 4);    /* mov r10, memo.base */
+    emit4(e, (uint32_t)MEMO(base));
+    emit_store64(e, T_ADDR, H_R15, seg_off);
+    emit_bytes(e, (const uint8_t[]){0x47, 0x8b, 0x94, 0x0f}, 4);    /* mov r10d, memo.sel */
+    emit4(e, (uint32_t)MEMO(sel));
+    emit_store32(e, T_ADDR, H_R15, seg_off + (int32_t)offsetof(struct segment, sel));
+    emit_bytes(e, (const uint8_t[]){0x47, 0x8b, 0x94, 0x0f}, 4);    /* mov r10d, memo.base */
+    emit4(e, (uint32_t)MEMO(base));
+    emit_store32(e, T_ADDR, H_R15, base_off);
+    emit_bytes(e, (const uint8_t[]){0x45, 0x85, 0xd2}, 3);          /* test r10d, r10d */
+    moved[0] = jcc_fwd(e, flat ? 0x5 : 0x4);                        /* flatness changed */
+    done[0] = jmp_fwd(e);
+    /* Null: base 0, limit 0, no flags (using it faults), the selector kept with its RPL. */
+    patch_rel32(null_path, e->p);
+    emit_store_imm(e, true, H_R15, seg_off, 0);
+    emit_store32(e, T_VAL, H_R15, seg_off + (int32_t)offsetof(struct segment, sel));
+    emit_store_imm(e, false, H_R15, base_off, 0);
+    if (!flat) {
+        moved[1] = jmp_fwd(e);
+        done[1] = NULL;
+    } else {
+        moved[1] = NULL;
+        done[1] = jmp_fwd(e);
+    }
+    /* Flatness changed: the load is done; the rest of the block assumed the old mode. */
+    patch_rel32(moved[0], e->p);
+    if (moved[1])
+        patch_rel32(moved[1], e->p);
+    emit_popfq(e);
+    if (pop)
+        emit_esp_add(b, osz);
+    emit_store_imm(e, false, H_R15, OFF(eip), next);
+    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
+    emit_jmp(e, b->x.bt->exit_translate);
+    /* Slow: the callout does it all. */
+    uint8_t *slow_at = e->p;
+    for (int i = 0; i < 4; i++)
+        patch_rel32(slow[i], slow_at);
+    emit_popfq(e);
+    emit_callout(b, d, CALLOUT_INTERP, true);
+    uint8_t *over = jmp_fwd(e);
+    /* Done inline. */
+    patch_rel32(done[0], e->p);
+    if (done[1])
+        patch_rel32(done[1], e->p);
+    emit_popfq(e);
+    if (pop)
+        emit_esp_add(b, osz);
+    patch_rel32(over, e->p);
+}
+
 void emit_pushf(struct build *b, const struct dinsn *d)
 {
     struct emitter *e = &b->x.e;

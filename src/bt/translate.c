@@ -192,7 +192,7 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
 enum kind {
     K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
     K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM, K_STRING,
-    K_CLI, K_PUSHF, K_RDTSC, K_STI, K_POPF,
+    K_CLI, K_PUSHF, K_RDTSC, K_STI, K_POPF, K_SEGLOAD, K_SEGREAD,
 };
 
 static bool isa_allowed(const ZydisDecodedInstruction *in)
@@ -298,6 +298,14 @@ static enum kind string_kind(const struct build *b, const struct dinsn *d)
     return K_STRING;
 }
 
+/* Data-segment loads inline (a memo of the last load of the selector, checked against
+ * the GDT's bytes): at CPL 0 in protected mode, outside virtual-8086 mode. */
+static bool seg_inline(const struct build *b)
+{
+    return (b->x.mode & MODE_PE) && !(b->x.mode & MODE_VM86) &&
+           !(b->x.mode & (3u << MODE_CPL_SHIFT)) && !(b->x.mode & MODE_TF);
+}
+
 static enum kind classify(const struct build *b, const struct dinsn *d)
 {
     const ZydisDecodedInstruction *in = &d->in;
@@ -329,7 +337,9 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
         /* A data segment register: run in C, then resume in the block if the mode (which
          * holds which segments are flat) is unchanged. SS ends the block (its shadow). */
         if (has_seg_operand(d))
-            return d->ops[0].reg.value == ZYDIS_REGISTER_SS ? K_CALLOUT_END : K_CALLOUT;
+            return d->ops[0].reg.value == ZYDIS_REGISTER_SS ? K_CALLOUT_END
+                   : seg_inline(b)                          ? K_SEGLOAD
+                                                            : K_CALLOUT;
         return K_POP;
     case ZYDIS_MNEMONIC_LEAVE:
         return K_LEAVE;
@@ -409,11 +419,15 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
         return K_CALLOUT; /* INS/OUTS: port I/O */
     if (in->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED)
         return K_CALLOUT_END;
+    if (in->mnemonic == ZYDIS_MNEMONIC_MOV && d->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        d->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && zreg_seg(d->ops[1].reg.value) >= 0 &&
+        (d->ops[0].size == 32 || d->ops[0].size == 16))
+        return K_SEGREAD; /* MOV r, sreg: the selector, read from the vCPU */
     if (in->mnemonic == ZYDIS_MNEMONIC_MOV && has_seg_operand(d) &&
         d->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
         (d->ops[0].reg.value == ZYDIS_REGISTER_DS || d->ops[0].reg.value == ZYDIS_REGISTER_ES ||
          d->ops[0].reg.value == ZYDIS_REGISTER_FS || d->ops[0].reg.value == ZYDIS_REGISTER_GS))
-        return K_CALLOUT; /* as POP: resumed when the mode stays */
+        return seg_inline(b) ? K_SEGLOAD : K_CALLOUT; /* as POP: resumed when the mode stays */
     if (has_seg_operand(d))
         return K_CALLOUT_END;
     if (in->meta.category == ZYDIS_CATEGORY_COND_BR)
@@ -479,6 +493,24 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
     case K_STI:
         emit_sti(b, d);
         return true;
+    case K_SEGLOAD:
+        emit_segload(b, d);
+        return true;
+    case K_SEGREAD: {
+        /* 32-bit destination: zero-extended (P6 and later); 16-bit: the low word only. */
+        bool h;
+        int dst = host_reg(zreg_gpr(d->ops[0].reg.value, &h));
+        int32_t off = (int32_t)(offsetof(struct vcpu, seg) +
+                                zreg_seg(d->ops[1].reg.value) * sizeof(struct segment) +
+                                offsetof(struct segment, sel));
+        if (d->ops[0].size == 32)
+            emit_op_mem(&b->x.e, false, (const uint8_t[]){0x0f, 0xb7}, 2, dst, H_R15, off);
+        else {
+            emit1(&b->x.e, 0x66);
+            emit_op_mem(&b->x.e, false, (const uint8_t[]){0x8b}, 1, dst, H_R15, off);
+        }
+        return true;
+    }
     case K_POPF:
         emit_popf(b, d);
         return true;
@@ -579,6 +611,7 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
     *wr = 0;
     if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || k == K_STRING ||
         k == K_PUSHF || k == K_CLI || k == K_RDTSC || k == K_STI || k == K_POPF ||
+        k == K_SEGLOAD ||
         (k == K_IDENT && !f)) {
         *rd = FLAGS_ALL;
         return;

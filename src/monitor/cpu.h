@@ -96,6 +96,15 @@ enum exit_reason {
 
 const char *exit_reason_name(int r);
 
+/* A data-segment load at CPL 0 that succeeded: inline loads of the same selector reuse it
+ * after checking that the descriptor in the GDT still has these bytes. */
+struct seg_memo {
+    uint64_t desc;         /* descriptor as in the GDT (accessed bit set) */
+    uint32_t base, limit;  /* as struct segment */
+    uint16_t sel, flags;
+    uint32_t pad[3];       /* 32 bytes: translated code indexes with a shift */
+};
+
 struct vcpu {
     /* --- touched by translated code and the enter/exit stubs (offsets in the emitter) --- */
     uint64_t gpr[8];       /* EAX..EDI, guest order (ESP is [4]); upper halves ignored */
@@ -113,6 +122,7 @@ struct vcpu {
     uint64_t window;       /* host address of the active window (the GS base) */
     uint64_t window_neg;   /* -window: inline string instructions subtract it flag-free */
     uint32_t sti_next;     /* EIP after the last inline STI: an exit there is in its shadow */
+    struct seg_memo seg_memo[8]; /* by (selector index & 7); sel 0 = empty */
     uint8_t irq_waiting;   /* an interrupt waits for IF (set at entry): inline STI and POPF
                               that would set IF take the slow path */
 

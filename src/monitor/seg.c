@@ -171,6 +171,13 @@ int seg__load(struct machine *m, int segreg, uint16_t sel, struct interp_exc *ex
     if (seg__set_desc_bits(m, sel, &d, DESC_ACCESSED, exc))
         return -1;
     seg__set_cache(c, segreg, sel, d);
+    if (segreg != SEG_SS && cpl == 0 && !(sel & SEL_TI)) {
+        /* What translated code may reuse for this selector while the bytes stay. */
+        struct seg_memo *mo = &c->seg_memo[(sel >> 3) & 7];
+        *mo = (struct seg_memo){.desc = d, .base = c->seg[segreg].base,
+                                .limit = c->seg[segreg].limit, .sel = sel,
+                                .flags = c->seg[segreg].flags};
+    }
     return 0;
 }
 

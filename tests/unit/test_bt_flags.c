@@ -10,11 +10,16 @@
 
 #include "fixture.h"
 #include "monitor/cpu.h"
+#include "monitor/stats.h"
+
+#include <Zydis/Zydis.h>
 
 #define CODE 0x100000u
 #define DATA 0x200000u
 #define STACK 0x300000u
 #define COUNTER (DATA + 0xc00)
+
+static uint32_t code_at = CODE; /* a second run in a test goes to a fresh page */
 
 static bool always_pending(struct machine *m)
 {
@@ -41,6 +46,7 @@ static void setup(void)
     struct vcpu *c;
 
     fixture_machine_setup();
+    code_at = CODE;
     c = fx->cpu;
     memcpy(fx->ram + DATA, gdt, sizeof(gdt));
     memcpy(fx->ram + idt + 0x20 * 8, &gate, 8);
@@ -55,8 +61,10 @@ static void setup(void)
 
 static int run(const uint8_t *code, size_t len)
 {
-    memcpy(fx->ram + CODE, code, len);
-    fx->cpu->eip = CODE;
+    memcpy(fx->ram + code_at, code, len);
+    fx->cpu->eip = code_at;
+    fx->cpu->halted = false;
+    code_at += 0x1000;
     fx->cpu->gpr[R_ESP] = STACK;
     return machine__run(fx);
 }
@@ -202,6 +210,79 @@ START_TEST(segment_load_resumes_the_block)
 }
 END_TEST
 
+/* After the first (memo-filling) load, loads of the same selector run inline: a loop of
+ * 100 MOV ES / PUSH DS; POP ES takes no callout after its first round. */
+START_TEST(segment_loads_run_inline)
+{
+    uint64_t mov0, pop0;
+
+    RUN(0xb8, 0x10, 0, 0, 0, 0x8e, 0xc0, 0x1e, 0x07, 0xf4); /* fill the memo */
+    mov0 = stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV];
+    pop0 = stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_POP];
+    RUN(0xb9, 100, 0, 0, 0,         /* mov ecx, 100 */
+        0xb8, 0x10, 0, 0, 0,        /* mov eax, 0x10 */
+        0x8e, 0xc0,                 /* l: mov es, eax */
+        0x1e, 0x07,                 /* push ds; pop es */
+        0x8e, 0xe0,                 /* mov fs, eax */
+        0x6a, 0x00, 0x0f, 0xa1,     /* push 0; pop fs: null, inline too */
+        0x49, 0x75, 0xf3,           /* dec ecx; jnz l */
+        0xf4);
+    ck_assert_uint_eq(reg(R_ECX), 0);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_ES].sel, 0x10);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_FS].sel, 0);
+    ck_assert_uint_eq(stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV], mov0);
+    ck_assert_uint_eq(stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_POP], pop0);
+}
+END_TEST
+
+/* A changed descriptor is seen: the memo's bytes no longer match, the load takes the slow
+ * path and its checks (here: a not-present segment, #NP). */
+START_TEST(segment_load_sees_a_changed_descriptor)
+{
+    RUN(0xb8, 0x10, 0, 0, 0, 0x8e, 0xc0, 0xf4);             /* fill the memo */
+    /* base 0x1000 now: the load must pick it up (and the block must follow the new mode) */
+    *(uint64_t *)(fx->ram + DATA + 0x10) = 0x00cf92001000ffffull;
+    RUN(0xb8, 0x10, 0, 0, 0, 0x8e, 0xc0,                    /* mov es, eax */
+        0x26, 0x8b, 0x1d, 0x00, 0x00, 0x30, 0x00,           /* mov ebx, es:[0x300000] */
+        0xf4);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_ES].base, 0x1000);
+    ck_assert_uint_eq(reg(R_EBX), *(uint32_t *)(fx->ram + 0x301000));
+}
+END_TEST
+
+START_TEST(segment_load_from_memory)
+{
+    uint64_t mov0;
+
+    *(uint32_t *)(fx->ram + DATA + 0xc10) = 0x10;
+    RUN(0x8e, 0x05, 0x10, 0x0c, 0x20, 0x00, 0xf4);      /* mov es, [DATA+0xc10]: fills the memo */
+    mov0 = stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV];
+    RUN(0xb8, 0, 0, 0, 0, 0x8e, 0xc0,                    /* mov es, 0 (null) */
+        0x8e, 0x05, 0x10, 0x0c, 0x20, 0x00, 0xf4);       /* mov es, [DATA+0xc10] */
+    ck_assert_uint_eq(fx->cpu->seg[SEG_ES].sel, 0x10);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_ES].limit, 0xffffffffu);
+    ck_assert_uint_eq(stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV], mov0);
+}
+END_TEST
+
+START_TEST(segment_register_reads)
+{
+    uint64_t mov0 = stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV];
+
+    RUN(0xb8, 0xff, 0xff, 0xff, 0xff, /* mov eax, -1 */
+        0xbb, 0xff, 0xff, 0xff, 0xff, /* mov ebx, -1 */
+        0x8c, 0xd8,                   /* mov eax, ds: zero-extended */
+        0x66, 0x8c, 0xc3,             /* mov bx, es: the low word only */
+        0x8c, 0xcc,                   /* mov esp, cs */
+        0x8c, 0xd4,                   /* mov esp, ss */
+        0xbc, 0x00, 0x00, 0x30, 0x00, /* mov esp, STACK */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 0x10);
+    ck_assert_uint_eq(reg(R_EBX), 0xffff0010u);
+    ck_assert_uint_eq(stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV], mov0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bt/flags");
@@ -217,6 +298,10 @@ static Suite *suite(void)
     tcase_add_test(tc, inline_sti_shadow_across_an_exit);
     tcase_add_test(tc, push_sreg_stores_the_selector_zero_extended);
     tcase_add_test(tc, segment_load_resumes_the_block);
+    tcase_add_test(tc, segment_loads_run_inline);
+    tcase_add_test(tc, segment_register_reads);
+    tcase_add_test(tc, segment_load_from_memory);
+    tcase_add_test(tc, segment_load_sees_a_changed_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }
