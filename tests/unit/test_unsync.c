@@ -271,6 +271,46 @@ START_TEST(page_directory_writes_stay_traced)
 }
 END_TEST
 
+/* Inline segment loads read the GDT through the window with 32-bit addressing: a GDT at
+ * the top of the linear space is read there, and an entry past 0xffffffff wraps to 0, as
+ * on the hardware; nothing outside the window is touched. Each selector is loaded twice:
+ * once by the callout (which fills the memo), once inline. */
+START_TEST(segment_memo_at_the_top_of_memory)
+{
+    struct prog p = {0};
+    static const uint8_t load_es[] = {0x8e, 0xc0}; /* mov es, eax */
+
+    for (uint32_t i = 0; i < 1024; i++)
+        *ram32(PT2 + 4 * i) = 0;
+    *ram32(PT2 + 1023 * 4) = 0x250000 | PTE_P | PTE_RW;    /* 0xfffff000 -> 0x250000 */
+    *ram32(PD + 1023 * 4) = PT2 | PTE_P | PTE_RW;
+    *(uint64_t *)(fx->ram + 0x250ff8) = 0x00cf92001000ffffull; /* 0x10: base 0x1000 */
+    *(uint64_t *)(fx->ram + 0x0) = 0x00cf92002000ffffull;      /* 0x18 (wrapped): 0x2000 */
+    fx->cpu->gdtr.base = 0xffffffe8u;
+    fx->cpu->gdtr.limit = 0x1f;
+    put8(&p, 0xb8);
+    put32(&p, 0x10);                                        /* mov eax, 0x10 */
+    for (int k = 0; k < 2; k++) {
+        memcpy(p.b + p.n, load_es, 2);
+        p.n += 2;
+        put8(&p, 0x8c);
+        put8(&p, k ? 0xc1 : 0xc3);                           /* mov ebx / ecx, es */
+    }
+    put8(&p, 0xb8);
+    put32(&p, 0x18);                                        /* mov eax, 0x18 */
+    memcpy(p.b + p.n, load_es, 2);
+    p.n += 2;
+    memcpy(p.b + p.n, load_es, 2);
+    p.n += 2;
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_eq(fx->cpu->gpr[R_EBX], 0x10);
+    ck_assert_uint_eq(fx->cpu->gpr[R_ECX], 0x10);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_ES].sel, 0x18);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_ES].base, 0x2000);
+    ck_assert_uint_eq(fx->cpu->seg_memo[(0x10 >> 3) & 7].base, 0x1000);
+}
+END_TEST
+
 /* Write protection is by userfaultfd where the host has it (unless TACHYON_WP=mprotect,
  * which ctest also runs this suite with), else by mprotect; traces work either way. */
 START_TEST(write_protect_backend)
@@ -308,6 +348,7 @@ static Suite *suite(void)
     tcase_add_test(tc, freed_table_is_no_longer_traced);
     tcase_add_test(tc, page_directory_writes_stay_traced);
     tcase_add_test(tc, write_protect_backend);
+    tcase_add_test(tc, segment_memo_at_the_top_of_memory);
     suite_add_tcase(s, tc);
     return s;
 }
