@@ -497,6 +497,7 @@ void emit_segload(struct build *b, const struct dinsn *d)
     bool pop = d->in.mnemonic == ZYDIS_MNEMONIC_POP;
     int osz = d->in.operand_width / 8;
     bool flat = b->x.flat & (1u << s);
+    bool keyed = s != SEG_FS && s != SEG_GS; /* (bt__mode: FS and GS are never flat) */
     int32_t seg_off = (int32_t)(offsetof(struct vcpu, seg) + s * sizeof(struct segment));
     int32_t base_off = (int32_t)(offsetof(struct vcpu, seg_base) + 4 * s);
     uint8_t *slow[4], *null_path, *moved[2], *done[2];
@@ -555,15 +556,18 @@ void emit_segload(struct build *b, const struct dinsn *d)
     emit_bytes(e, (const uint8_t[]){0x47, 0x8b, 0x94, 0x0f}, 4);    /* mov r10d, memo.base */
     emit4(e, (uint32_t)MEMO(base));
     emit_store32(e, T_ADDR, H_R15, base_off);
-    emit_bytes(e, (const uint8_t[]){0x45, 0x85, 0xd2}, 3);          /* test r10d, r10d */
-    moved[0] = jcc_fwd(e, flat ? 0x5 : 0x4);                        /* flatness changed */
+    moved[0] = NULL;
+    if (keyed) {
+        emit_bytes(e, (const uint8_t[]){0x45, 0x85, 0xd2}, 3);      /* test r10d, r10d */
+        moved[0] = jcc_fwd(e, flat ? 0x5 : 0x4);                    /* flatness changed */
+    }
     done[0] = jmp_fwd(e);
     /* Null: base 0, limit 0, no flags (using it faults), the selector kept with its RPL. */
     patch_rel32(null_path, e->p);
     emit_store_imm(e, true, H_R15, seg_off, 0);
     emit_store32(e, T_VAL, H_R15, seg_off + (int32_t)offsetof(struct segment, sel));
     emit_store_imm(e, false, H_R15, base_off, 0);
-    if (!flat) {
+    if (keyed && !flat) {
         moved[1] = jmp_fwd(e);
         done[1] = NULL;
     } else {
@@ -571,7 +575,8 @@ void emit_segload(struct build *b, const struct dinsn *d)
         done[1] = jmp_fwd(e);
     }
     /* Flatness changed: the load is done; the rest of the block assumed the old mode. */
-    patch_rel32(moved[0], e->p);
+    if (moved[0])
+        patch_rel32(moved[0], e->p);
     if (moved[1])
         patch_rel32(moved[1], e->p);
     emit_popfq(e);

@@ -46,8 +46,11 @@ uint32_t bt__mode(const struct vcpu *c)
     if (c->seg[SEG_SS].flags & SEGF_DB)
         m |= MODE_STACK32;
     m |= vcpu_cpl(c) << MODE_CPL_SHIFT;
+    /* FS and GS are never taken as flat: their bases change with every system call (the
+     * kernel's per-CPU segment, user TLS), and code through them is rare enough to read the
+     * base at run time rather than translate again for each. */
     for (int i = 0; i < SEG_NR; i++)
-        if (c->seg[i].base == 0)
+        if (c->seg[i].base == 0 && i != SEG_FS && i != SEG_GS)
             m |= 1u << (MODE_FLAT_SHIFT + i);
     if (c->cr0 & CR0_PE)
         m |= MODE_PE;

@@ -265,6 +265,35 @@ START_TEST(segment_load_from_memory)
 }
 END_TEST
 
+/* FS and GS are never keyed as flat: a block switching FS between a based segment and
+ * null goes on, and every fs: access uses the base loaded just before it. */
+START_TEST(fs_bases_change_inside_a_block)
+{
+    uint64_t lookups;
+
+    *(uint64_t *)(fx->ram + DATA + 0x18) = 0x00cf92001000ffffull; /* 0x18: base 0x1000 */
+    fx->cpu->gdtr.limit = 0x1f;
+    *(uint32_t *)(fx->ram + 0x301000) = 0xabcd0001;
+    *(uint32_t *)(fx->ram + 0x300000) = 0x12340000;
+    RUN(0xb8, 0x18, 0, 0, 0, 0x8e, 0xe0, 0xf4);             /* fill the memo */
+    lookups = stats.bt_lookups;
+    RUN(0xb8, 0x18, 0, 0, 0,                                /* mov eax, 0x18 */
+        0x31, 0xd2,                                         /* xor edx, edx */
+        0x8e, 0xe2,                                         /* mov fs, edx (null) */
+        0x8e, 0xe0,                                         /* mov fs, eax */
+        0x64, 0x8b, 0x1d, 0x00, 0x00, 0x30, 0x00,           /* mov ebx, fs:[0x300000] */
+        0x8e, 0xe2,                                         /* mov fs, edx (null) */
+        0x8e, 0xd8,                                         /* mov ds, eax */
+        0x8b, 0x0d, 0x00, 0x00, 0x30, 0x00,                 /* mov ecx, [0x300000]: DS based */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EBX), 0xabcd0001);
+    ck_assert_uint_eq(reg(R_ECX), 0xabcd0001);
+    ck_assert_uint_eq(fx->cpu->seg[SEG_FS].sel, 0);
+    /* Only the DS load (DS is keyed by flatness) leaves the block for a lookup. */
+    ck_assert_uint_le(stats.bt_lookups - lookups, 2);
+}
+END_TEST
+
 START_TEST(segment_register_reads)
 {
     uint64_t mov0 = stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV];
@@ -300,6 +329,7 @@ static Suite *suite(void)
     tcase_add_test(tc, segment_load_resumes_the_block);
     tcase_add_test(tc, segment_loads_run_inline);
     tcase_add_test(tc, segment_register_reads);
+    tcase_add_test(tc, fs_bases_change_inside_a_block);
     tcase_add_test(tc, segment_load_from_memory);
     tcase_add_test(tc, segment_load_sees_a_changed_descriptor);
     suite_add_tcase(s, tc);
