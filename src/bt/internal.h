@@ -250,6 +250,11 @@ bool exec_breakpoint(const struct vcpu *c, uint32_t lin);
 void emit_cli(struct build *b);
 void emit_sti(struct build *b, const struct dinsn *d);
 void emit_segload(struct build *b, const struct dinsn *d);
+/* A self-checking block's prologue (guest bytes compared with immediates; jumps to the
+ * stale exit collected in sites) and that exit, emitted after the block's code. */
+uint8_t *emit_selfcheck(struct build *b, const uint8_t *bytes, const uint32_t *lins, int n,
+                        uint8_t **sites, int *nsites);
+void emit_stale_stub(struct build *b, uint8_t **sites, int nsites, uint32_t eip);
 void emit_popf(struct build *b, const struct dinsn *d);
 void emit_pushf(struct build *b, const struct dinsn *d);
 int string_src_seg(const struct dinsn *d);

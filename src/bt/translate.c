@@ -657,64 +657,6 @@ static bool writes_memory(const struct dinsn *d)
     return false;
 }
 
-/* The self-check of a block from a page that is written while executed: compare the
- * guest bytes, read through the window as the guest sees them now, with those the block
- * was made from; on a difference leave through CALLOUT_STALE, which drops the page's
- * translations. Flags are kept on the host stack meanwhile (a fault here is precise: see
- * bt__pc_to_guest). Jumps to the returned site go to the stale exit. */
-static uint8_t *emit_selfcheck(struct build *b, const uint8_t *bytes, const uint32_t *lins,
-                               int n, uint8_t **sites, int *nsites)
-{
-    struct emitter *e = &b->x.e;
-
-    emit_pushfq(e);
-    for (int i = 0; i < n;) {
-        int sz = n - i >= 8 ? 8 : n - i >= 4 ? 4 : n - i >= 2 ? 2 : 1;
-        uint64_t v = 0;
-        /* Chunks must be contiguous in the linear space (16-bit code may wrap). */
-        while (sz > 1 && lins[i + sz - 1] != lins[i] + (uint32_t)(sz - 1))
-            sz /= 2;
-        memcpy(&v, bytes + i, (size_t)sz);
-        emit_bytes(e, (const uint8_t[]){0x65, 0x67}, 2);                 /* gs: addr32 */
-        if (sz == 8)
-            emit_bytes(e, (const uint8_t[]){0x4c, 0x8b}, 2);             /* mov r8, */
-        else if (sz == 4)
-            emit_bytes(e, (const uint8_t[]){0x44, 0x8b}, 2);             /* mov r8d, */
-        else if (sz == 2)
-            emit_bytes(e, (const uint8_t[]){0x44, 0x0f, 0xb7}, 3);       /* movzx r8d, word */
-        else
-            emit_bytes(e, (const uint8_t[]){0x44, 0x0f, 0xb6}, 3);       /* movzx r8d, byte */
-        emit_bytes(e, (const uint8_t[]){0x04, 0x25}, 2);                 /* [disp32] */
-        emit4(e, lins[i]);
-        if (sz == 8) {
-            emit_bytes(e, (const uint8_t[]){0x49, 0xb9}, 2);             /* mov r9, imm64 */
-            emit8(e, v);
-            emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xc8}, 3);       /* cmp r8, r9 */
-        } else {
-            emit_bytes(e, (const uint8_t[]){0x41, 0x81, 0xf8}, 3);       /* cmp r8d, imm32 */
-            emit4(e, (uint32_t)v);
-        }
-        sites[(*nsites)++] = emit_jcc(e, 0x5, e->p);                     /* jne stale */
-        i += sz;
-    }
-    emit_popfq(e);
-    return e->p;
-}
-
-static void emit_stale_stub(struct build *b, uint8_t **sites, int nsites, uint32_t eip)
-{
-    struct emitter *e = &b->x.e;
-
-    for (int i = 0; i < nsites; i++)
-        patch_rel32(sites[i], e->p);
-    emit_popfq(e);
-    emit_store_imm(e, false, H_R15, OFF(eip), eip);
-    emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_CALLOUT);
-    emit_store_imm(e, true, H_R15, OFF(exit_arg), CALLOUT_STALE);
-    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
-    emit_jmp(e, b->x.bt->exit_common);
-}
-
 static void emit_budget_stub(struct build *b, uint8_t *jcc_site, uint32_t eip, bool save_flags)
 {
     struct emitter *e = &b->x.e;
