@@ -10,18 +10,26 @@
  * entry of the faulting address (the hidden-fault path always walks the
  * guest's current tables, so that holds already).
  *
- * So the first write fault on a page table (not a page directory, not a
- * page holding translations) snapshots the page and leaves it writable: the
- * guest's further stores run natively. A CR3 load brings every such page
- * back under write protection and applies what differs from the snapshot
- * through mmu_table_written(), the same path a traced store takes; INVLPG
- * applies one entry. Differences that only set A or D need nothing: they
- * never take away a right a shadow mapping grants. An entry a walk used
+ * So the first write fault on a page table (not the current page directory,
+ * not a page holding translations) snapshots the page and leaves it
+ * writable: the guest's further stores run natively. A CR3 load brings every
+ * such page back under write protection and applies what differs from the
+ * snapshot through mmu_table_written(), the same path a traced store takes;
+ * INVLPG applies one entry. Differences that only set A or D need nothing:
+ * they never take away a right a shadow mapping grants. An entry a walk used
  * while the page was unsynced is applied whatever it holds: the mapping may
  * come from a value in between (set, mapped, then cleared back to what the
- * snapshot has). A page that no window
- * uses as a table any more (its page-directory entries moved on: freed page
- * tables, reused as data) is not traced again until a walk meets it.
+ * snapshot has). A page that no window uses as a table any more (its
+ * page-directory entries moved on: freed page tables, reused as data) is not
+ * traced again until a walk meets it.
+ *
+ * Directories other than the current one are unsynced too: nothing walks
+ * them before the CR3 load that resyncs them. Linux zeroes a new address
+ * space's directory and copies the kernel's entries back in (pgd_alloc); its
+ * pages come back hot, so the directory is usually the one a window for the
+ * same CR3 still holds, and applying the writes one by one emptied that
+ * window's kernel half on every fork. Compared with the snapshot, the
+ * kernel half did not change at all.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +158,9 @@ bool unsync__try(struct machine *m, uint32_t pn)
     const void *page = machine__gpa(m, pn * PAGE, PAGE);
     struct unsync_page *u;
 
-    if (mmu->no_unsync || !page || is_directory(mmu, pn))
+    /* The directory CR3 points at is walked at every hidden fault: it stays in sync. Any
+     * other one is only used again after a CR3 load, which resyncs everything first. */
+    if (mmu->no_unsync || !page || pn == (m->cpu->cr3 & 0xfffff000u) / PAGE)
         return false;
     if (!mmu->unsync && !(mmu->unsync = malloc(UNSYNC_MAX * sizeof(*mmu->unsync))))
         die("out of memory");

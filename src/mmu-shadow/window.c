@@ -68,6 +68,11 @@ static void mark_present(struct window *w, uint32_t lin)
     }
 }
 
+static bool is_present(const struct window *w, uint32_t lin)
+{
+    return w->present && (w->present[lin >> 15] & (1u << ((lin >> 12) & 7)));
+}
+
 #define PAM_BASE 0xc0000u
 
 static void pam_changed(struct machine *m);
@@ -385,8 +390,10 @@ void mmu_downgrade(struct machine *m, uint32_t pn)
         /* Only a page still mapped: mprotect on an unmapped (PROT_NONE anonymous) page
          * would make it readable zeros, and the guest would read them instead of faulting.
          * A page remapped elsewhere since merely takes one more fault. */
-        if (!w->present || (w->present[n->lin >> 15] & (1u << ((n->lin >> 12) & 7))))
+        if (w == &mmu->phys)
             wprot__set(mmu, w->base + n->lin, PAGE, false);
+        else if (w->present[n->lin >> 15] & (1u << ((n->lin >> 12) & 7)))
+            mprotect(w->base + n->lin, PAGE, PROT_READ); /* (paged windows: see wprot.c) */
         pp = &n->next;
     }
 }
@@ -457,9 +464,11 @@ static void uses_entry(struct machine *m, uint32_t pte_gpa)
 
 #define PREFETCH_PAGES 16u /* a hidden fault also maps the rest of this aligned group */
 
-/* Map the neighbours of a page just mapped, in as few mmap calls as possible: those whose
- * entries the guest has already marked accessed (so no A bit is owed) and that plain RAM
- * backs. Writable only when dirty, as for the faulting page. */
+/* Map the neighbours of a page just mapped, in as few mmap calls as possible: those not
+ * mapped yet whose entries the guest has already marked accessed (so no A bit is owed) and
+ * that plain RAM backs. Writable only when dirty, as for the faulting page. (Mapping a page
+ * again as it is costs an mmap for nothing: half of all mmaps of a fork-heavy guest were
+ * such.) */
 static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
 {
     struct mmu *mmu = m->mmu;
@@ -472,7 +481,7 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
         int prot = 0;
         struct walk wk;
 
-        if (i < PREFETCH_PAGES && lin != lpage &&
+        if (i < PREFETCH_PAGES && lin != lpage && !is_present(w, lin) &&
             walk__lin(m, w->cr3, lin, w->user ? ACC_USER : 0, false, &wk, NULL) == 0) {
             uint32_t *e = (uint32_t *)machine__gpa(m, wk.large ? wk.pde_gpa : wk.pte_gpa, 4);
             gpa = wk.gpa & ~(PAGE - 1);
@@ -487,7 +496,6 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
         }
         if (run_len && (!prot || prot != run_prot || gpa != run_gpa + run_len * PAGE)) {
             if (map_fixed(w->base + run_lin, run_len * PAGE, run_prot, m->ram_fd, run_gpa) == 0) {
-                wprot__mapped(mmu, w->base + run_lin, run_len * PAGE);
                 for (uint32_t k = 0; k < run_len; k++)
                     add_node(mmu, &mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
                              run_lin + k * PAGE);
@@ -530,6 +538,10 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
     }
     gpage = wk.gpa & ~(PAGE - 1);
     pn = gpage / PAGE;
+    LOG(MMU, 3, "hidden %s fault cr3 %08x %s lin %08x gpa %08x%s%s%s", write ? "write" : "read",
+        w->cr3, w->user ? "user" : "kernel", lin, wk.gpa, is_present(w, lpage) ? " (mapped)" : "",
+        pn < mmu->ram_pages && bit(mmu->table_pages, pn) ? " table" : "",
+        pn < mmu->ram_pages && bit(mmu->code_pages, pn) ? " code" : "");
     trace_table(m, w->cr3);
     if (!wk.large) {
         uses_entry(m, wk.pte_gpa);
@@ -554,7 +566,6 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
             prot |= PROT_WRITE;
         if (map_fixed(w->base + lpage, PAGE, prot, m->ram_fd, gpage) < 0)
             return MMU_FAULT_EMULATE;
-        wprot__mapped(mmu, w->base + lpage, PAGE);
         add_node(mmu, &mmu->maps[pn], (unsigned)(w - mmu->win), w->gen, lpage);
     }
     mark_present(w, lpage);
@@ -602,7 +613,6 @@ enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool w
                           PROT_READ | (wk.writable && wk.dirty ? PROT_WRITE : 0), m->ram_fd,
                           wk.gpa & ~(PAGE - 1)) < 0)
                 return MMU_FAULT_EMULATE;
-            wprot__mapped(mmu, w->base + (off & ~(uint64_t)(PAGE - 1)), PAGE);
             add_node(mmu, &mmu->maps[wk.gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
                      (uint32_t)(off & ~(uint64_t)(PAGE - 1)));
             return MMU_FAULT_RETRY;

@@ -1,8 +1,15 @@
 /*
- * Write protection of guest RAM mappings: userfaultfd write-protect where the
- * host kernel offers it for shared memory, mprotect otherwise, chosen once at
- * start (TACHYON_WP=mprotect or =uffd forces one; the default takes uffd when
- * it works).
+ * Write protection of the physical window's RAM: userfaultfd write-protect
+ * where the host kernel offers it for shared memory, mprotect otherwise,
+ * chosen once at start (TACHYON_WP=mprotect or =uffd forces one; the default
+ * takes uffd when it works).
+ *
+ * Paged windows use mprotect whatever the choice (window.c, mmu_downgrade):
+ * they are mapped a prefetch group at a time, and registering every new
+ * mapping with the userfaultfd cost an ioctl per mmap (half the host system
+ * calls of a fork) for the few pages that are ever protected after being
+ * mapped writable; a page that is a table or holds code when it is mapped is
+ * simply mapped read-only.
  *
  * mprotect changes the VMA: protecting one page in the middle of a mapping
  * splits it in three, and the windows' VMA budget pays for that. uffd-wp

@@ -63,6 +63,15 @@ static void reload_cr3(struct prog *p)                      /* mov eax, cr3; mov
     p->n += sizeof(b);
 }
 
+static void load_cr3(struct prog *p, uint32_t pd)           /* mov eax, pd; mov cr3, eax */
+{
+    put8(p, 0xb8);
+    put32(p, pd);
+    put8(p, 0x0f);
+    put8(p, 0x22);
+    put8(p, 0xd8);
+}
+
 static void call_abs(struct prog *p, uint32_t addr)         /* mov eax, addr; call eax */
 {
     put8(p, 0xb8);
@@ -271,6 +280,89 @@ START_TEST(page_directory_writes_stay_traced)
 }
 END_TEST
 
+#define PD2 0x13000u /* a second address space: PT for 0-4 MiB, PT2 for 4-8 MiB */
+
+static void second_space(void)
+{
+    for (uint32_t i = 0; i < 1024; i++)
+        *ram32(PT2 + 4 * i) = (0x400000 + (i << 12)) | PTE_P | PTE_RW;
+    *ram32(PD2) = PT | PTE_P | PTE_RW;
+    *ram32(PD2 + 4) = PT2 | PTE_P | PTE_RW;
+}
+
+/* A directory that is not CR3's is written freely (no trace per store) and its window
+ * keeps every mapping the writes gave back: zeroing a directory and copying its entries
+ * back in, as Linux builds a new address space in a recycled page, costs the window
+ * nothing. */
+START_TEST(other_directory_rewritten_keeps_its_window)
+{
+    struct prog p = {0};
+    uint64_t hidden, unsyncs = stats.mmu_unsyncs;
+
+    second_space();
+    load_cr3(&p, PD2);
+    for (uint32_t a = 0x400000; a < 0x410000; a += 0x1000)
+        load(&p, a);                          /* PD2's window maps these */
+    load_cr3(&p, PD);
+    store(&p, PD2 + 4, 0);                    /* the first store unsyncs PD2 */
+    store(&p, PD2, 0);
+    store(&p, PD2, PT | PTE_P | PTE_RW);
+    store(&p, PD2 + 4, PT2 | PTE_P | PTE_RW);
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_gt(stats.mmu_unsyncs, unsyncs);
+
+    p.n = 0;
+    load_cr3(&p, PD2);
+    for (uint32_t a = 0x400000; a < 0x410000; a += 0x1000)
+        load(&p, a);
+    hidden = stats.mmu_hidden_faults;
+    ck_assert_int_eq(run_at(&p, CODE + 0x1000), RUN_HALTED);
+    ck_assert_uint_le(stats.mmu_hidden_faults, hidden + 1); /* (the new code page) */
+}
+END_TEST
+
+/* ... and a change to it takes effect when CR3 is loaded with it. */
+START_TEST(other_directory_change_applies_at_its_load)
+{
+    struct prog p = {0};
+
+    second_space();
+    *ram32(0x400000) = 0xfeedf00d;
+    load_cr3(&p, PD2);
+    load(&p, 0x400000);
+    save_eax(&p, 0x204000);
+    load_cr3(&p, PD);
+    store(&p, PD2 + 4, 0);                    /* 4-8 MiB gone from the second space */
+    load_cr3(&p, PD2);
+    load(&p, 0x400000);                       /* #PF */
+    ck_assert_int_eq(run(&p), RUN_RESET);
+    ck_assert_uint_eq(*ram32(0x204000), 0xfeedf00d);
+    ck_assert_uint_eq(fx->cpu->cr2, 0x400000);
+}
+END_TEST
+
+/* A hidden fault maps the accessed neighbours of its page in the same aligned group of 16,
+ * but not those the window maps already (and a page protected after it was mapped
+ * writable is made read-only in the window, not unmapped). */
+START_TEST(prefetch_maps_only_what_is_missing)
+{
+    struct prog p = {0};
+    uint64_t mapped;
+
+    for (uint32_t i = 0x220; i < 0x230; i++)
+        *ram32(PT + 4 * i) |= PTE_A | PTE_D;
+    load(&p, 0x220000);                       /* maps the whole group */
+    invlpg(&p, 0x225000);
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    mapped = stats.mmu_pages_mapped;
+    p.n = 0;
+    load(&p, 0x225000);                       /* maps this page and nothing else */
+    ck_assert_int_eq(run_at(&p, CODE + 0x1000), RUN_HALTED);
+    ck_assert_uint_ge(stats.mmu_pages_mapped, mapped + 1);
+    ck_assert_uint_le(stats.mmu_pages_mapped, mapped + 2); /* (and perhaps the code page) */
+}
+END_TEST
+
 /* Inline segment loads read the GDT through the window with 32-bit addressing: a GDT at
  * the top of the linear space is read there, and an entry past 0xffffffff wraps to 0, as
  * on the hardware; nothing outside the window is touched. Each selector is loaded twice:
@@ -347,6 +439,9 @@ static Suite *suite(void)
     tcase_add_test(tc, remapped_global_code_after_invlpg);
     tcase_add_test(tc, freed_table_is_no_longer_traced);
     tcase_add_test(tc, page_directory_writes_stay_traced);
+    tcase_add_test(tc, other_directory_rewritten_keeps_its_window);
+    tcase_add_test(tc, prefetch_maps_only_what_is_missing);
+    tcase_add_test(tc, other_directory_change_applies_at_its_load);
     tcase_add_test(tc, write_protect_backend);
     tcase_add_test(tc, segment_memo_at_the_top_of_memory);
     suite_add_tcase(s, tc);
