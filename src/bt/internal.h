@@ -83,6 +83,16 @@ struct lookup_entry {
     uint64_t host;         /* block entry, or the miss stub */
 };
 
+/* The slot of eip in a lookup table: its low 16 bits plus 9 times bits 16-23, as the
+ * inline sequence in stubs.c computes it. The low bits alone (and any hash that leaves
+ * bits 0-7 to them) made targets 64 KiB apart with the same alignment share a slot: in a
+ * kernel the size of Linux's, whose functions start 16-byte aligned, nearly every lookup
+ * miss of a fork was two hot targets evicting each other. */
+static inline uint32_t lookup_slot(uint32_t eip)
+{
+    return (eip + ((eip >> 16) & 0xffu) * 9u) & ((1u << LOOKUP_BITS) - 1);
+}
+
 /* The offsets within one linear page that a lookup table has entries for. */
 struct target_page {
     uint32_t pg;

@@ -72,7 +72,15 @@ static void emit_lookup(struct emitter *e, struct bt *bt)
 {
     uint8_t *hit1, *hit2, *none;
 
-    emit_movzx16(e, T_ADDR, T_VAL);                   /* r10d = eip & 0xffff */
+    /* r10d = lookup_slot(eip) (internal.h), without touching the flags: bits 16-23 come
+     * down through memory (no flag-free shift does it) */
+    emit_store32(e, T_VAL, H_R15, OFF(scratch) + 12);
+    emit_op_mem(e, false, (const uint8_t[]){0x0f, 0xb6}, 2, T_TMP, H_R15,
+                OFF(scratch) + 14);                   /* movzx r11d, byte [eip bits 16-23] */
+    emit_lea32(e, T_TMP, T_TMP, T_TMP, 8, 0);         /* r11d *= 9 */
+    emit_movzx16(e, T_ADDR, T_VAL);
+    emit_lea32(e, T_ADDR, T_ADDR, T_TMP, 1, 0);       /* r10d = low half + 9 * bits 16-23 */
+    emit_movzx16(e, T_ADDR, T_ADDR);
     emit_lea32(e, T_ADDR, T_ADDR, T_ADDR, 1, 0);      /* r10d *= 2 (16-byte entries) */
     emit_mov_rr(e, true, T_SAVE, H_RCX);
     emit_probe(e, OFF(lookup), &hit1);

@@ -154,7 +154,7 @@ void tc__table_clear(struct bt *bt, struct lookup_table *t)
             target_free(tp);
         }
     for (size_t i = 0; i < (1u << LOOKUP_BITS); i++) {
-        t->tab[i].neg_eip = 1;  /* matches no eip whose low 16 bits select slot i... */
+        t->tab[i].neg_eip = 1;  /* matches no eip whose slot is i... */
         t->tab[i].host = (uint64_t)bt->lookup_miss; /* ...and a false match only exits */
     }
     memset(t->pages, 0, 1u << 17);
@@ -176,6 +176,8 @@ struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, u
     }
     if (victim->mode != ~0u)
         tc__table_clear(bt, victim);
+    LOG(BT, 3, "lookup table for mode %x cr3 %08x replaces mode %x cr3 %08x", mode, cr3,
+        victim->mode, victim->cr3);
     victim->mode = mode;
     victim->cs_base = cs_base;
     victim->cr3 = cr3;
@@ -207,7 +209,7 @@ static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc, 
 
 static bool entry_hit(struct bt *bt, const struct lookup_table *t, uint32_t eip)
 {
-    const struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
+    const struct lookup_entry *le = &t->tab[lookup_slot(eip)];
     return le->neg_eip == -eip && le->host != (uint64_t)bt->lookup_miss;
 }
 
@@ -242,11 +244,11 @@ void *bt__lookup(struct machine *m, struct mem_fault *f)
     if (!(c->eflags_sys & EFL_TF)) {
         if (entry_hit(bt, t, c->eip)) {
             STAT_INC(bt_block_hits);
-            return (void *)t->tab[c->eip & ((1u << LOOKUP_BITS) - 1)].host;
+            return (void *)t->tab[lookup_slot(c->eip)].host;
         }
         if (g && entry_hit(bt, g, c->eip)) {
             STAT_INC(bt_block_hits);
-            return (void *)g->tab[c->eip & ((1u << LOOKUP_BITS) - 1)].host;
+            return (void *)g->tab[lookup_slot(c->eip)].host;
         }
     }
     if (mmu__fetch_phys(m, lin, &phys, &global, f) < 0)
@@ -259,6 +261,8 @@ void *bt__lookup(struct machine *m, struct mem_fault *f)
             (p2 & ~0xfffu) != b->pages[1])
             b = NULL;
     }
+    LOG(BT, 3, "table miss %08x cpl %u cr3 %08x exit %d %s%s", lin, vcpu_cpl(c), cr3,
+        c->exit_reason, b ? "block found" : "translating", global && g ? " global" : "");
     if (b) {
         STAT_INC(bt_block_hits);
     } else {
@@ -284,7 +288,7 @@ struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t m
 
 static void forget_entry(struct bt *bt, struct lookup_table *t, uint32_t eip)
 {
-    struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
+    struct lookup_entry *le = &t->tab[lookup_slot(eip)];
 
     if (le->neg_eip == -eip) {
         le->neg_eip = 1;
@@ -506,7 +510,7 @@ static void drop_block(struct bt *bt, struct block *b)
         }
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         struct lookup_table *t = &bt->tables[i];
-        struct lookup_entry *le = &t->tab[b->eip & ((1u << LOOKUP_BITS) - 1)];
+        struct lookup_entry *le = &t->tab[lookup_slot(b->eip)];
         if (t->mode == b->mode && t->cs_base == b->cs_base && le->host == (uint64_t)b->host) {
             le->neg_eip = 1;
             le->host = (uint64_t)bt->lookup_miss;
@@ -537,7 +541,7 @@ void bt__invalidate_page(struct machine *m, uint32_t gpa)
  * change of either page's mapping forgets it. */
 static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc, bool spans)
 {
-    struct lookup_entry *le = &t->tab[eip & ((1u << LOOKUP_BITS) - 1)];
+    struct lookup_entry *le = &t->tab[lookup_slot(eip)];
     uint32_t lin = t->cs_base + eip, pg = lin >> 12;
     struct target_page *tp = target_get(t, pg);
 

@@ -16,12 +16,20 @@
  * such page back under write protection and applies what differs from the
  * snapshot through mmu_table_written(), the same path a traced store takes;
  * INVLPG applies one entry. Differences that only set A or D need nothing:
- * they never take away a right a shadow mapping grants. An entry a walk used
- * while the page was unsynced is applied whatever it holds: the mapping may
- * come from a value in between (set, mapped, then cleared back to what the
- * snapshot has). A page that no window uses as a table any more (its
- * page-directory entries moved on: freed page tables, reused as data) is not
- * traced again until a walk meets it.
+ * they never take away a right a shadow mapping grants. A walk that makes a
+ * mapping (or a lookup) from an entry of an unsynced page first applies that
+ * entry and takes its value into the snapshot, so the snapshot always holds
+ * what the shadow was built from. A page that no window uses as a table any
+ * more (its page-directory entries moved on: freed page tables, reused as
+ * data) is not traced again until a walk meets it.
+ *
+ * A page that changed since the last flush stays writable across the CR3
+ * load (its differences applied, a new snapshot taken): the kernel writes
+ * the same tables again and again (every fork write-protects the parent's
+ * entries, every exit clears the child's), and protecting them at each
+ * flush cost a fault and an mprotect per window at the next write. A page
+ * that did not change over a few CR3 loads is protected again, so the set
+ * stays small; the directory the new CR3 names always is.
  *
  * Directories other than the current one are unsynced too: nothing walks
  * them before the CR3 load that resyncs them. Linux zeroes a new address
@@ -42,10 +50,13 @@
 
 #define UNSYNC_MAX 128u /* pages at once; the oldest is resynced to make room */
 
+#define UNSYNC_KEEP 64u /* pages left writable across a CR3 load */
+#define UNSYNC_QUIET 4u  /* CR3 loads without a change before a page is protected again */
+
 struct unsync_page {
     uint32_t pn;
-    uint32_t snap[1024];
-    uint32_t walked[32];   /* bit per entry a mapping or lookup was made from since */
+    uint32_t quiet;        /* CR3 loads since the page last changed */
+    uint32_t snap[1024];   /* what the shadow follows: mappings come from these values */
 };
 
 static bool is_directory(struct mmu *mmu, uint32_t pn)
@@ -90,11 +101,6 @@ static bool moves_frame(uint32_t o, uint32_t n)
     return ((o ^ n) & (0xfffff000u | PTE_P | PTE_US)) != 0;
 }
 
-static bool was_walked(const struct unsync_page *u, uint32_t i)
-{
-    return u->walked[i / 32] & (1u << (i % 32));
-}
-
 /* Apply the differences between the snapshot and the page's contents, in runs. */
 static void apply(struct machine *m, const struct unsync_page *u)
 {
@@ -106,13 +112,12 @@ static void apply(struct machine *m, const struct unsync_page *u)
 
     for (uint32_t i = 0; i <= 1024; i++) {
         uint32_t o = i < 1024 ? snap[i] : 0, n = i < 1024 ? cur[i] : 0;
-        bool walked = i < 1024 && was_walked(u, i);
-        if (i < 1024 && (matters(o, n) || walked)) {
+        if (i < 1024 && matters(o, n)) {
             if (!open)
                 first = i, frames = false;
             open = true;
             last = i;
-            frames |= moves_frame(o, n) || walked;
+            frames |= moves_frame(o, n);
             continue;
         }
         /* An entry that was and is not present maps nothing: a run may span it. */
@@ -170,8 +175,8 @@ bool unsync__try(struct machine *m, uint32_t pn)
     }
     u = &mmu->unsync[mmu->nunsync++];
     u->pn = pn;
+    u->quiet = 0;
     memcpy(u->snap, page, PAGE);
-    memset(u->walked, 0, sizeof(u->walked));
     set_bit(mmu->unsynced, pn, true);
     STAT_INC(mmu_unsyncs);
     return true;
@@ -187,8 +192,32 @@ void unsync__page(struct machine *m, uint32_t pn)
 
 void unsync__all(struct machine *m)
 {
-    while (m->mmu->nunsync)
-        resync_slot(m, m->mmu->nunsync - 1);
+    struct mmu *mmu = m->mmu;
+    uint32_t dir = (m->cpu->cr3 & 0xfffff000u) / PAGE;
+    unsigned kept = 0;
+
+    for (unsigned i = mmu->nunsync; i-- > 0;) {
+        struct unsync_page *u = &mmu->unsync[i];
+        const void *cur = machine__gpa(m, u->pn * PAGE, PAGE);
+
+        /* Written lately: apply, and leave it writable for the next rounds (the kernel
+         * writes the same tables fork after fork, a few CR3 loads apart). Quiet for a
+         * while, the directory CR3 now names, or too many kept: write-protect it again. */
+        if (u->pn != dir && kept < UNSYNC_KEEP && cur && still_table(m, u->pn)) {
+            if (memcmp(u->snap, cur, PAGE)) {
+                apply(m, u);
+                memcpy(u->snap, cur, PAGE);
+                u->quiet = 0;
+            } else if (++u->quiet >= UNSYNC_QUIET) {
+                resync_slot(m, i);
+                continue;
+            }
+            kept++;
+            STAT_INC(mmu_resyncs_kept);
+            continue;
+        }
+        resync_slot(m, i);
+    }
 }
 
 void unsync__entry(struct machine *m, uint32_t pn, uint32_t idx)
@@ -201,18 +230,17 @@ void unsync__entry(struct machine *m, uint32_t pn, uint32_t idx)
     if (i < 0 || !cur)
         return;
     o = &mmu->unsync[i].snap[idx];
-    if (matters(*o, cur[idx]) || was_walked(&mmu->unsync[i], idx))
-        mmu_table_written(m, pn, idx, idx, true);
+    if (matters(*o, cur[idx]))
+        mmu_table_written(m, pn, idx, idx, moves_frame(*o, cur[idx]));
     *o = cur[idx];
-    mmu->unsync[i].walked[idx / 32] &= ~(1u << (idx % 32));
 }
 
 void unsync__walked(struct machine *m, uint32_t pn, uint32_t idx)
 {
-    int i = slot_of(m->mmu, pn);
-
-    if (i >= 0)
-        m->mmu->unsync[i].walked[idx / 32] |= 1u << (idx % 32);
+    /* A mapping is about to be made from the entry as it is now: what the snapshot held
+     * goes first (early, as a TLB may drop an entry whenever it likes), and the snapshot
+     * takes the new value, so the next flush compares against what was mapped. */
+    unsync__entry(m, pn, idx);
 }
 
 void unsync__reset(struct machine *m)

@@ -125,6 +125,35 @@ START_TEST(indirect_branches_keep_flags)
 }
 END_TEST
 
+/* Indirect calls to targets whose low 16 bits are equal (64 KiB and 8 MiB apart, as hot
+ * kernel functions often are) and their returns all find the inline lookup table: after
+ * the first round, no exits. (A table indexed by the low bits alone exited on every call.) */
+START_TEST(lookup_targets_64k_apart_both_stay)
+{
+    static const uint8_t ret1[] = {0x40, 0xc3}; /* inc eax; ret */
+    const uint32_t t[3] = {0x140010, 0x150010, 0x940010};
+    uint64_t lookups;
+
+    for (int i = 0; i < 3; i++)
+        memcpy(fx->ram + t[i], ret1, sizeof(ret1));
+    lookups = stats.bt_lookups;
+    RUN(0x31, 0xc0,                           /* xor eax, eax */
+        0xb9, 100, 0, 0, 0,                   /* mov ecx, 100 */
+        0xbb, 0x10, 0x00, 0x14, 0x00,         /* L: mov ebx, t0 */
+        0xff, 0xd3,                           /* call ebx */
+        0xbb, 0x10, 0x00, 0x15, 0x00,         /* mov ebx, t1 */
+        0xff, 0xd3,                           /* call ebx */
+        0xbb, 0x10, 0x00, 0x94, 0x00,         /* mov ebx, t2 */
+        0xff, 0xd3,                           /* call ebx */
+        0x49,                                 /* dec ecx */
+        0x75, 0xe8,                           /* jnz L */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 300);
+    /* 3 calls and 3 returns: each target misses once (600 lookups in all) */
+    ck_assert_uint_le(stats.bt_lookups, lookups + 30);
+}
+END_TEST
+
 START_TEST(stack_esp_forms)
 {
     RUN(0x68, 0x11, 0x11, 0x11, 0x11,  /* push 0x11111111 */
@@ -393,6 +422,7 @@ static Suite *suite(void)
     tcase_add_test(tc, budget_exits_keep_state);
     tcase_add_test(tc, call_ret_push_pop);
     tcase_add_test(tc, indirect_branches_keep_flags);
+    tcase_add_test(tc, lookup_targets_64k_apart_both_stay);
     tcase_add_test(tc, stack_esp_forms);
     tcase_add_test(tc, self_modifying_code);
     tcase_add_test(tc, straddling_the_top_of_memory);

@@ -168,6 +168,36 @@ START_TEST(made_present_is_seen_at_once)
 }
 END_TEST
 
+/* A table written again after the flush stays writable (no second unsync, no fault), and
+ * each CR3 load still applies what changed since the one before. */
+START_TEST(rewritten_table_stays_writable_and_each_load_applies)
+{
+    struct prog p = {0};
+    uint64_t unsyncs = stats.mmu_unsyncs, kept = stats.mmu_resyncs_kept;
+
+    *ram32(0x205000) = 0xaaaa0001;
+    *ram32(0x206000) = 0xbbbb0002;
+    load(&p, 0x201000);
+    store(&p, PT + 0x201 * 4, 0x205000 | PTE_P | PTE_RW);   /* unsync */
+    reload_cr3(&p);                                         /* applied, left writable */
+    load(&p, 0x201000);
+    save_eax(&p, 0x204000);
+    store(&p, PT + 0x201 * 4, 0x206000 | PTE_P | PTE_RW);   /* runs natively */
+    reload_cr3(&p);
+    load(&p, 0x201000);
+    save_eax(&p, 0x204004);
+    store(&p, PT + 0x201 * 4, 0);                           /* and once more: cleared */
+    reload_cr3(&p);
+    load(&p, 0x201000);                                     /* #PF */
+    ck_assert_int_eq(run(&p), RUN_RESET);
+    ck_assert_uint_eq(*ram32(0x204000), 0xaaaa0001);
+    ck_assert_uint_eq(*ram32(0x204004), 0xbbbb0002);
+    ck_assert_uint_eq(fx->cpu->cr2, 0x201000);
+    ck_assert_uint_eq(stats.mmu_unsyncs, unsyncs + 1);
+    ck_assert_uint_ge(stats.mmu_resyncs_kept, kept + 2);
+}
+END_TEST
+
 /* An entry set, used and cleared back to what the snapshot holds: the mapping made in
  * between must still go at the flush. */
 START_TEST(entry_back_to_its_snapshot_value)
@@ -434,6 +464,7 @@ static Suite *suite(void)
     tcase_add_test(tc, cr3_load_applies_every_change);
     tcase_add_test(tc, made_present_is_seen_at_once);
     tcase_add_test(tc, entry_back_to_its_snapshot_value);
+    tcase_add_test(tc, rewritten_table_stays_writable_and_each_load_applies);
     tcase_add_test(tc, remapped_code_after_invlpg);
     tcase_add_test(tc, remapped_code_after_cr3_load);
     tcase_add_test(tc, remapped_global_code_after_invlpg);
