@@ -18,7 +18,7 @@
 #define BLOCK_MAX_INSNS 64
 #define BLOCK_MAX_HOST 8192          /* worst case per block; checked before each block */
 #define BLOCK_HASH_BITS 16
-#define LOOKUP_BITS 16               /* inline indirect-branch table entries: 64 Ki */
+#define LOOKUP_BITS 16               /* inline indirect-branch table sets: 64 Ki of 2 entries */
 #define HOT_SLOTS 4096               /* adaptively retranslated instructions remembered */
 #define ADAPTIVE_COOL 64              /* quiet runs before an adaptive callout is undone */
 #define LOOKUP_TABLES 16             /* tables kept for distinct (mode, CS base, CR3) */
@@ -83,12 +83,13 @@ struct lookup_entry {
     uint64_t host;         /* block entry, or the miss stub */
 };
 
-/* The slot of eip in a lookup table: its low 16 bits plus 9 times bits 16-23, as the
- * inline sequence in stubs.c computes it. The low bits alone (and any hash that leaves
- * bits 0-7 to them) made targets 64 KiB apart with the same alignment share a slot: in a
- * kernel the size of Linux's, whose functions start 16-byte aligned, nearly every lookup
- * miss of a fork was two hot targets evicting each other. */
-static inline uint32_t lookup_slot(uint32_t eip)
+/* The set of eip in a lookup table (two entries each): its low 16 bits plus 9 times bits
+ * 16-23, as the inline sequence in stubs.c computes it. The low bits alone (and any hash
+ * that leaves bits 0-7 to them) made targets 64 KiB apart with the same alignment share a
+ * slot: in a kernel the size of Linux's, whose functions start 16-byte aligned, nearly
+ * every lookup miss of a fork was two hot targets evicting each other. Two ways absorb the
+ * pairs any hash leaves (with a randomized kernel base, a different pair every boot). */
+static inline uint32_t lookup_set(uint32_t eip)
 {
     return (eip + ((eip >> 16) & 0xffu) * 9u) & ((1u << LOOKUP_BITS) - 1);
 }
@@ -260,6 +261,7 @@ bool exec_breakpoint(const struct vcpu *c, uint32_t lin);
 void emit_cli(struct build *b);
 void emit_sti(struct build *b, const struct dinsn *d);
 void emit_segload(struct build *b, const struct dinsn *d);
+void emit_verw(struct build *b, const struct dinsn *d);
 /* A self-checking block's prologue (guest bytes compared with immediates; jumps to the
  * stale exit collected in sites) and that exit, emitted after the block's code. */
 uint8_t *emit_selfcheck(struct build *b, const uint8_t *bytes, const uint32_t *lins, int n,

@@ -605,6 +605,63 @@ void emit_segload(struct build *b, const struct dinsn *d)
     patch_rel32(over, e->p);
 }
 
+#define VERW(f) ((int32_t)(offsetof(struct vcpu, verw_memo) + offsetof(struct verw_memo, f)))
+
+/* VERW at CPL 0 (Linux clears the CPU buffers with one on every return to user mode): a
+ * GDT selector equal to the memo's whose eight descriptor bytes in the GDT, read through
+ * the window, are still the memo's gets the memo's ZF; anything else is the callout (which
+ * fills the memo). Only ZF changes. Faults are precise as for the segment loads. */
+void emit_verw(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    uint8_t *slow[5], *done;
+
+    emit_pushfq(e);
+    if (d->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+        struct memref mr;
+        memref_from(&mr, &d->in, &d->ops[0]);
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0,
+                     NULL, 0);
+    } else {
+        bool h;
+        emit_movzx16(e, T_VAL, host_reg(zreg_gpr(d->ops[0].reg.value, &h)));
+    }
+    b->x.fixup_reg = -3;
+    emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc0}, 3);          /* test r8d, 0xfffc */
+    emit4(e, 0xfffc);
+    slow[0] = jcc_fwd(e, 0x4);                                      /* null: jz */
+    emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc0}, 3);          /* test r8d, 4 (LDT) */
+    emit4(e, 4);
+    slow[1] = jcc_fwd(e, 0x5);
+    emit1(e, 0x66);
+    emit_op_mem(e, false, (const uint8_t[]){0x3b}, 1, T_VAL, H_R15, VERW(sel)); /* cmp r8w */
+    slow[2] = jcc_fwd(e, 0x5);
+    emit_mov_rr(e, false, T_ADDR, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xca, 0x07}, 4);    /* or r10d, 7 */
+    emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x3b, 0x97}, 4);    /* cmp r10w, gdtr.limit */
+    emit4(e, (uint32_t)OFF(gdtr.limit));
+    slow[3] = jcc_fwd(e, 0x7);                                      /* ja */
+    emit_mov_rr(e, false, T_ADDR, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xe2, 0xf8}, 4);    /* and r10d, ~7 */
+    emit_bytes(e, (const uint8_t[]){0x45, 0x03, 0x97}, 3);          /* add r10d, gdtr.base */
+    emit4(e, (uint32_t)OFF(gdtr.base));
+    emit_bytes(e, (const uint8_t[]){0x65, 0x67, 0x4d, 0x8b, 0x1a}, 5); /* mov r11, gs:[r10d] */
+    emit_op_mem(e, true, (const uint8_t[]){0x3b}, 1, T_TMP, H_R15, VERW(desc)); /* cmp r11 */
+    slow[4] = jcc_fwd(e, 0x5);
+    /* Hit: ZF from the memo into the saved flags. */
+    emit_bytes(e, (const uint8_t[]){0x4c, 0x8b, 0x04, 0x24}, 4);    /* mov r8, [rsp] */
+    emit_bytes(e, (const uint8_t[]){0x49, 0x83, 0xe0, 0xbf}, 4);    /* and r8, ~0x40 */
+    emit_op_mem(e, false, (const uint8_t[]){0x0b}, 1, T_VAL, H_R15, VERW(zf)); /* or r8d */
+    emit_bytes(e, (const uint8_t[]){0x4c, 0x89, 0x04, 0x24}, 4);    /* mov [rsp], r8 */
+    emit_popfq(e);
+    done = jmp_fwd(e);
+    for (int i = 0; i < 5; i++)
+        patch_rel32(slow[i], e->p);
+    emit_popfq(e);
+    emit_callout(b, d, CALLOUT_INTERP, true);
+    patch_rel32(done, e->p);
+}
+
 void emit_pushf(struct build *b, const struct dinsn *d)
 {
     struct emitter *e = &b->x.e;

@@ -55,24 +55,29 @@ static void emit_miss(struct emitter *e, struct bt *bt)
     emit_jmp(e, bt->exit_translate);
 }
 
-/* Probe the table whose base is at [r15 + off] for the target in R8D; on a hit jump to
- * *hit_site's target (patched by the caller), RCX restored. R10 holds the slot offset. */
+/* Probe both entries of the set in the table whose base is at [r15 + off] for the target
+ * in R8D; on a hit jump to *hit's target (patched by the caller) with R11 at the entry.
+ * R10 holds the set's offset / 8. */
 static void emit_probe(struct emitter *e, int32_t off, uint8_t **hit)
 {
     emit_load64(e, T_TMP, H_R15, off);
     emit_bytes(e, (const uint8_t[]){0x4f, 0x8d, 0x1c, 0xd3}, 4); /* lea r11, [r11 + r10*8] */
-    emit_load32(e, H_RCX, T_TMP, 0);                  /* ecx = -entry eip */
-    emit_lea32(e, H_RCX, H_RCX, T_VAL, 1, 0);         /* ecx = target - entry eip */
-    emit1(e, 0xe3);                                   /* jrcxz hit */
-    *hit = e->p;
-    emit1(e, 0);
+    for (int way = 0; way < 2; way++) {
+        if (way)
+            emit_bytes(e, (const uint8_t[]){0x4d, 0x8d, 0x5b, 0x10}, 4); /* lea r11, [r11+16] */
+        emit_load32(e, H_RCX, T_TMP, 0);              /* ecx = -entry eip */
+        emit_lea32(e, H_RCX, H_RCX, T_VAL, 1, 0);     /* ecx = target - entry eip */
+        emit1(e, 0xe3);                               /* jrcxz hit */
+        hit[way] = e->p;
+        emit1(e, 0);
+    }
 }
 
 static void emit_lookup(struct emitter *e, struct bt *bt)
 {
-    uint8_t *hit1, *hit2, *none;
+    uint8_t *hit1[2], *hit2[2], *none;
 
-    /* r10d = lookup_slot(eip) (internal.h), without touching the flags: bits 16-23 come
+    /* r10d = lookup_set(eip) (internal.h), without touching the flags: bits 16-23 come
      * down through memory (no flag-free shift does it) */
     emit_store32(e, T_VAL, H_R15, OFF(scratch) + 12);
     emit_op_mem(e, false, (const uint8_t[]){0x0f, 0xb6}, 2, T_TMP, H_R15,
@@ -81,20 +86,22 @@ static void emit_lookup(struct emitter *e, struct bt *bt)
     emit_movzx16(e, T_ADDR, T_VAL);
     emit_lea32(e, T_ADDR, T_ADDR, T_TMP, 1, 0);       /* r10d = low half + 9 * bits 16-23 */
     emit_movzx16(e, T_ADDR, T_ADDR);
-    emit_lea32(e, T_ADDR, T_ADDR, T_ADDR, 1, 0);      /* r10d *= 2 (16-byte entries) */
+    emit_lea32(e, T_ADDR, -1, T_ADDR, 4, 0);          /* r10d *= 4 (32-byte sets) */
     emit_mov_rr(e, true, T_SAVE, H_RCX);
-    emit_probe(e, OFF(lookup), &hit1);
+    emit_probe(e, OFF(lookup), hit1);
     /* Not there: the table of global pages, if there is one (tested flag-free). */
     emit_load64(e, H_RCX, H_R15, OFF(lookup_global));
     emit1(e, 0xe3);                                   /* jrcxz none */
     none = e->p;
     emit1(e, 0);
-    emit_probe(e, OFF(lookup_global), &hit2);
+    emit_probe(e, OFF(lookup_global), hit2);
     *none = (uint8_t)(e->p - (none + 1));
     emit_mov_rr(e, true, H_RCX, T_SAVE);
     emit_miss(e, bt);
-    *hit1 = (uint8_t)(e->p - (hit1 + 1));
-    *hit2 = (uint8_t)(e->p - (hit2 + 1));
+    for (int way = 0; way < 2; way++) {
+        *hit1[way] = (uint8_t)(e->p - (hit1[way] + 1));
+        *hit2[way] = (uint8_t)(e->p - (hit2[way] + 1));
+    }
     emit_mov_rr(e, true, H_RCX, T_SAVE);
     emit_bytes(e, (const uint8_t[]){0x41, 0xff, 0x63, 0x08}, 4); /* jmp [r11 + 8] */
 }

@@ -66,7 +66,7 @@ int bt__init(struct machine *m)
     ZydisDecoderInit(&bt->dec16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
     stubs__emit(bt);
     for (int i = 0; i < LOOKUP_TABLES; i++) {
-        bt->tables[i].tab = malloc(sizeof(struct lookup_entry) << LOOKUP_BITS);
+        bt->tables[i].tab = malloc(sizeof(struct lookup_entry) << (LOOKUP_BITS + 1));
         bt->tables[i].pages = calloc(1u << 17, 1);
         if (!bt->tables[i].tab || !bt->tables[i].pages)
             return -ENOMEM;
@@ -153,7 +153,7 @@ void tc__table_clear(struct bt *bt, struct lookup_table *t)
             t->targets[i] = tp->next;
             target_free(tp);
         }
-    for (size_t i = 0; i < (1u << LOOKUP_BITS); i++) {
+    for (size_t i = 0; i < (2u << LOOKUP_BITS); i++) {
         t->tab[i].neg_eip = 1;  /* matches no eip whose slot is i... */
         t->tab[i].host = (uint64_t)bt->lookup_miss; /* ...and a false match only exits */
     }
@@ -207,10 +207,18 @@ uint64_t bt__generation(struct machine *m)
 
 static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc, bool spans);
 
-static bool entry_hit(struct bt *bt, const struct lookup_table *t, uint32_t eip)
+/* The entry of table t that holds eip, or NULL. */
+static struct lookup_entry *entry_of(const struct lookup_table *t, uint32_t eip)
 {
-    const struct lookup_entry *le = &t->tab[lookup_slot(eip)];
-    return le->neg_eip == -eip && le->host != (uint64_t)bt->lookup_miss;
+    struct lookup_entry *le = &t->tab[2 * lookup_set(eip)];
+
+    return le[0].neg_eip == -eip ? &le[0] : le[1].neg_eip == -eip ? &le[1] : NULL;
+}
+
+static void *entry_hit(struct bt *bt, const struct lookup_table *t, uint32_t eip)
+{
+    const struct lookup_entry *le = entry_of(t, eip);
+    return le && le->host != (uint64_t)bt->lookup_miss ? (void *)le->host : NULL;
 }
 
 /* Point the vCPU at the lookup tables of its current mode and address space: the
@@ -242,13 +250,12 @@ void *bt__lookup(struct machine *m, struct mem_fault *f)
      * shadow (entries go when a mapping or a block does): no walk, no hash. */
     choose_tables(m, mode, cs_base, cr3, &t, &g);
     if (!(c->eflags_sys & EFL_TF)) {
-        if (entry_hit(bt, t, c->eip)) {
+        void *pc = entry_hit(bt, t, c->eip);
+        if (!pc && g)
+            pc = entry_hit(bt, g, c->eip);
+        if (pc) {
             STAT_INC(bt_block_hits);
-            return (void *)t->tab[lookup_slot(c->eip)].host;
-        }
-        if (g && entry_hit(bt, g, c->eip)) {
-            STAT_INC(bt_block_hits);
-            return (void *)g->tab[lookup_slot(c->eip)].host;
+            return pc;
         }
     }
     if (mmu__fetch_phys(m, lin, &phys, &global, f) < 0)
@@ -288,9 +295,9 @@ struct block *tc__find(struct bt *bt, uint32_t lin, uint32_t cs_base, uint32_t m
 
 static void forget_entry(struct bt *bt, struct lookup_table *t, uint32_t eip)
 {
-    struct lookup_entry *le = &t->tab[lookup_slot(eip)];
+    struct lookup_entry *le = entry_of(t, eip);
 
-    if (le->neg_eip == -eip) {
+    if (le) {
         le->neg_eip = 1;
         le->host = (uint64_t)bt->lookup_miss;
     }
@@ -510,8 +517,8 @@ static void drop_block(struct bt *bt, struct block *b)
         }
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         struct lookup_table *t = &bt->tables[i];
-        struct lookup_entry *le = &t->tab[lookup_slot(b->eip)];
-        if (t->mode == b->mode && t->cs_base == b->cs_base && le->host == (uint64_t)b->host) {
+        struct lookup_entry *le = entry_of(t, b->eip);
+        if (t->mode == b->mode && t->cs_base == b->cs_base && le && le->host == (uint64_t)b->host) {
             le->neg_eip = 1;
             le->host = (uint64_t)bt->lookup_miss;
         }
@@ -541,11 +548,19 @@ void bt__invalidate_page(struct machine *m, uint32_t gpa)
  * change of either page's mapping forgets it. */
 static void fill(struct bt *bt, struct lookup_table *t, uint32_t eip, void *pc, bool spans)
 {
-    struct lookup_entry *le = &t->tab[lookup_slot(eip)];
+    struct lookup_entry *le = entry_of(t, eip), *set = &t->tab[2 * lookup_set(eip)];
     uint32_t lin = t->cs_base + eip, pg = lin >> 12;
     struct target_page *tp = target_get(t, pg);
 
-    (void)bt;
+    /* A free way, else the newcomer takes the first and the first's entry the second. */
+    if (!le && set[0].host == (uint64_t)bt->lookup_miss)
+        le = &set[0];
+    else if (!le && set[1].host == (uint64_t)bt->lookup_miss)
+        le = &set[1];
+    else if (!le) {
+        set[1] = set[0];
+        le = &set[0];
+    }
     le->neg_eip = -eip;
     le->host = (uint64_t)pc;
     tp->offs[(lin & 0xfff) / 64] |= 1ull << (lin % 64);

@@ -195,7 +195,7 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
 enum kind {
     K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
     K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM, K_STRING,
-    K_CLI, K_PUSHF, K_RDTSC, K_STI, K_POPF, K_SEGLOAD, K_SEGREAD,
+    K_CLI, K_PUSHF, K_RDTSC, K_STI, K_POPF, K_SEGLOAD, K_SEGREAD, K_VERW,
 };
 
 static bool isa_allowed(const ZydisDecodedInstruction *in)
@@ -398,7 +398,9 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
     case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_XLAT:
     case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT: case ZYDIS_MNEMONIC_SLDT:
     case ZYDIS_MNEMONIC_STR: case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LAR:
-    case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_VERR: case ZYDIS_MNEMONIC_VERW:
+    case ZYDIS_MNEMONIC_VERW:
+        return seg_inline(b) ? K_VERW : K_CALLOUT;
+    case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_VERR:
     case ZYDIS_MNEMONIC_INVD: case ZYDIS_MNEMONIC_WBINVD: case ZYDIS_MNEMONIC_RDMSR:
     case ZYDIS_MNEMONIC_CLTS:
         return K_CALLOUT;
@@ -498,6 +500,9 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
         return true;
     case K_SEGLOAD:
         emit_segload(b, d);
+        return true;
+    case K_VERW:
+        emit_verw(b, d);
         return true;
     case K_SEGREAD: {
         /* 32-bit destination: zero-extended (P6 and later); 16-bit: the low word only. */
@@ -614,7 +619,7 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
     *wr = 0;
     if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || k == K_STRING ||
         k == K_PUSHF || k == K_CLI || k == K_RDTSC || k == K_STI || k == K_POPF ||
-        k == K_SEGLOAD ||
+        k == K_SEGLOAD || k == K_VERW ||
         (k == K_IDENT && !f)) {
         *rd = FLAGS_ALL;
         return;

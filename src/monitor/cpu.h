@@ -105,6 +105,14 @@ struct seg_memo {
     uint32_t pad[3];       /* 32 bytes: translated code indexes with a shift */
 };
 
+/* The last VERW at CPL 0 of a GDT selector: translated code gives the same ZF while the
+ * selector and the descriptor's bytes are the same (sel 0: empty). */
+struct verw_memo {
+    uint64_t desc;
+    uint16_t sel, pad;
+    uint32_t zf;           /* 0x40 (ZF) or 0, as an RFLAGS bit */
+};
+
 struct vcpu {
     /* --- touched by translated code and the enter/exit stubs (offsets in the emitter) --- */
     uint64_t gpr[8];       /* EAX..EDI, guest order (ESP is [4]); upper halves ignored */
@@ -123,6 +131,7 @@ struct vcpu {
     uint64_t window_neg;   /* -window: inline string instructions subtract it flag-free */
     uint32_t sti_next;     /* EIP after the last inline STI: an exit there is in its shadow */
     struct seg_memo seg_memo[8]; /* by (selector index & 7); sel 0 = empty */
+    struct verw_memo verw_memo;
     uint8_t irq_waiting;   /* an interrupt waits for IF (set at entry): inline STI and POPF
                               that would set IF take the slow path */
 

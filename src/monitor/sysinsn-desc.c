@@ -164,6 +164,8 @@ static int lar_lsl_verx(struct sx *x)
         ok = !(fl & SEGF_CODE) && (fl & SEGF_RW);
         ok = ok && desc_dpl(d) >= x->cpl && desc_dpl(d) >= (sel & 3u); /* even if conforming */
     }
+    if (mn == ZYDIS_MNEMONIC_VERW && rc > 0 && x->cpl == 0 && !(sel & 4u)) /* (GDT) */
+        x->c->verw_memo = (struct verw_memo){.desc = d, .sel = sel, .zf = ok ? EFL_ZF : 0};
     sx_set_zf(x, ok);
     if (ok && mn == ZYDIS_MNEMONIC_LAR)
         sx_set_gpr(x, x->ops[0].reg.value,

@@ -265,6 +265,39 @@ START_TEST(segment_load_from_memory)
 }
 END_TEST
 
+/* VERW at CPL 0 runs inline once the callout has seen the selector: ZF from the memo,
+ * every other flag kept. A descriptor changed in the GDT (now read-only data) is seen. */
+START_TEST(verw_runs_inline_and_sees_a_changed_descriptor)
+{
+    uint64_t verw0;
+
+    *(uint32_t *)(fx->ram + DATA + 0xc20) = 0x10;
+    RUN(0x0f, 0x00, 0x2d, 0x20, 0x0c, 0x20, 0x00, 0xf4);   /* verw [DATA+0xc20]: the memo */
+    verw0 = stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_VERW];
+    fx->cpu->gpr[R_EBX] = 0;
+    RUN(0xb9, 50, 0, 0, 0,                                  /* mov ecx, 50 */
+        0x31, 0xd2,                                         /* l: xor edx, edx */
+        0xf9,                                               /* stc */
+        0x0f, 0x00, 0x2d, 0x20, 0x0c, 0x20, 0x00,           /* verw [DATA+0xc20] */
+        0x0f, 0x94, 0xc2,                                   /* setz dl */
+        0x0f, 0x92, 0xc6,                                   /* setc dh */
+        0x01, 0xd3,                                         /* add ebx, edx */
+        0x49, 0x75, 0xeb,                                   /* dec ecx; jnz l */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EBX), 50 * 0x101);
+    ck_assert_uint_eq(stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_VERW], verw0);
+
+    *(uint64_t *)(fx->ram + DATA + 0x10) = 0x00cf90000000ffffull; /* read-only data */
+    fx->cpu->gpr[R_EBX] = 0;
+    RUN(0xb8, 0x10, 0, 0, 0,                                /* mov eax, 0x10 */
+        0x0f, 0x00, 0xe8,                                   /* verw ax */
+        0x0f, 0x94, 0xc3,                                   /* setz bl */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EBX), 0);
+    ck_assert_uint_gt(stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_VERW], verw0);
+}
+END_TEST
+
 /* FS and GS are never keyed as flat: a block switching FS between a based segment and
  * null goes on, and every fs: access uses the base loaded just before it. */
 START_TEST(fs_bases_change_inside_a_block)
@@ -332,6 +365,7 @@ static Suite *suite(void)
     tcase_add_test(tc, fs_bases_change_inside_a_block);
     tcase_add_test(tc, segment_load_from_memory);
     tcase_add_test(tc, segment_load_sees_a_changed_descriptor);
+    tcase_add_test(tc, verw_runs_inline_and_sees_a_changed_descriptor);
     suite_add_tcase(s, tc);
     return s;
 }

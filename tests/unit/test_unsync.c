@@ -393,10 +393,10 @@ START_TEST(prefetch_maps_only_what_is_missing)
 }
 END_TEST
 
-/* Inline segment loads read the GDT through the window with 32-bit addressing: a GDT at
- * the top of the linear space is read there, and an entry past 0xffffffff wraps to 0, as
- * on the hardware; nothing outside the window is touched. Each selector is loaded twice:
- * once by the callout (which fills the memo), once inline. */
+/* Inline segment loads (and VERW) read the GDT through the window with 32-bit addressing:
+ * a GDT at the top of the linear space is read there, and an entry past 0xffffffff wraps
+ * to 0, as on the hardware; nothing outside the window is touched. Each selector is loaded
+ * twice: once by the callout (which fills the memo), once inline. */
 START_TEST(segment_memo_at_the_top_of_memory)
 {
     struct prog p = {0};
@@ -424,7 +424,16 @@ START_TEST(segment_memo_at_the_top_of_memory)
     p.n += 2;
     memcpy(p.b + p.n, load_es, 2);
     p.n += 2;
+    for (int k = 0; k < 2; k++) {             /* verw ax (0x18, wrapped): callout, inline */
+        static const uint8_t verw_setz[] = {0x0f, 0x00, 0xe8, 0x0f, 0x94, 0xc2}; /* setz dl */
+        memcpy(p.b + p.n, verw_setz, sizeof(verw_setz));
+        p.n += sizeof(verw_setz);
+        put8(&p, 0x00);
+        put8(&p, 0xd6);                       /* add dh, dl */
+    }
+    fx->cpu->gpr[R_EDX] = 0;
     ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_eq((fx->cpu->gpr[R_EDX] >> 8) & 0xff, 2);
     ck_assert_uint_eq(fx->cpu->gpr[R_EBX], 0x10);
     ck_assert_uint_eq(fx->cpu->gpr[R_ECX], 0x10);
     ck_assert_uint_eq(fx->cpu->seg[SEG_ES].sel, 0x18);
