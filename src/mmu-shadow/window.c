@@ -10,6 +10,7 @@
 
 #include <asm/prctl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -32,7 +33,7 @@
 #define LOW_ROM_BASE 0xe0000u
 #define LOW_ROM_SIZE 0x20000u
 #define RAM_LIMIT 0xe0000000u      /* RAM above this would collide with PCI/MMIO space */
-#define VMA_BUDGET 24000u
+#define VMA_BUDGET 48000u         /* VMA units across windows, see charge() */
 #define SELFCHECK_AFTER 32u        /* translations dropped by writes before a page self-checks */          /* mapped pages across windows before everything is dropped */
 
 static int map_fixed(void *at, size_t len, int prot, int fd, off_t off)
@@ -49,7 +50,7 @@ static int reserve(struct mmu *mmu, struct window *w)
         return -errno;
     w->base = p;
     w->gen++;
-    mmu->total_mapped -= w->mapped;
+    mmu->total_mapped -= w->mapped < mmu->total_mapped ? w->mapped : mmu->total_mapped;
     w->mapped = 0;
     if (w != &mmu->phys) {
         if (!w->present && !(w->present = calloc(1u << 17, 1)))
@@ -66,6 +67,18 @@ static void mark_present(struct window *w, uint32_t lin)
         w->present[lin >> 15] |= (uint8_t)(1u << ((lin >> 12) & 7));
         w->present4m[lin >> 25] |= (uint8_t)(1u << ((lin >> 22) & 7));
     }
+}
+
+/* Account for a host mapping made in window w (or a protection change that may split one):
+ * each may add up to two VMAs, and the process may have at most vm.max_map_count (65530 by
+ * default) of them; past VMA_BUDGET everything is dropped. Runs of pages count once, so
+ * large prefetches cost no more of the budget than single pages. */
+static void charge(struct mmu *mmu, struct window *w, unsigned units)
+{
+    w->mapped += units;
+    mmu->total_mapped += units;
+    if (mmu->total_mapped > stats.mmu_mapped_peak)
+        stats.mmu_mapped_peak = mmu->total_mapped;
 }
 
 static bool is_present(const struct window *w, uint32_t lin)
@@ -392,8 +405,10 @@ void mmu_downgrade(struct machine *m, uint32_t pn)
          * A page remapped elsewhere since merely takes one more fault. */
         if (w == &mmu->phys)
             wprot__set(mmu, w->base + n->lin, PAGE, false);
-        else if (w->present[n->lin >> 15] & (1u << ((n->lin >> 12) & 7)))
+        else if (w->present[n->lin >> 15] & (1u << ((n->lin >> 12) & 7))) {
             mprotect(w->base + n->lin, PAGE, PROT_READ); /* (paged windows: see wprot.c) */
+            charge(mmu, w, 2);
+        }
         pp = &n->next;
     }
 }
@@ -462,7 +477,7 @@ static void uses_entry(struct machine *m, uint32_t pte_gpa)
         unsync__walked(m, pn, (pte_gpa % PAGE) / 4);
 }
 
-#define PREFETCH_PAGES 16u /* a hidden fault also maps the rest of this aligned group */
+#define PREFETCH_PAGES 64u /* a hidden fault also maps the rest of this aligned group */
 
 /* Map the neighbours of a page just mapped, in as few mmap calls as possible: those not
  * mapped yet whose entries the guest has already marked accessed (so no A bit is owed) and
@@ -501,10 +516,7 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
                              run_lin + k * PAGE);
                 for (uint32_t k = 0; k < run_len; k++)
                     mark_present(w, run_lin + k * PAGE);
-                w->mapped += run_len;
-                mmu->total_mapped += run_len;
-                if (mmu->total_mapped > stats.mmu_mapped_peak)
-                    stats.mmu_mapped_peak = mmu->total_mapped;
+                charge(mmu, w, 2);
                 STAT_ADD(mmu_pages_mapped, run_len);
             }
             run_len = 0;
@@ -518,6 +530,41 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
         }
         run_len++;
     }
+}
+
+/* The process's VMAs, counted in /proc/self/maps, or -1. */
+static long count_vmas(void)
+{
+    static char buf[1 << 16];
+    long n = 0;
+    ssize_t got;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    while ((got = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < got; i++)
+            n += buf[i] == '\n';
+    close(fd);
+    return got < 0 ? -1 : n;
+}
+
+/* The charges passed the budget. They are an upper bound (mappings that merge again are
+ * never refunded): count what the host really has, and only when that is near the limit
+ * too, drop everything. The mapping just made may go; the access simply faults again. */
+static void over_budget(struct machine *m)
+{
+    struct mmu *mmu = m->mmu;
+    long n = count_vmas();
+
+    if (n >= 0 && n < (long)VMA_BUDGET / 2) {
+        for (int i = 0; i < MMU_WINDOWS; i++)
+            mmu->win[i].mapped = 0;
+        mmu->total_mapped = (uint64_t)n;
+        STAT_INC(mmu_vma_recounts);
+        return;
+    }
+    mmu__flush_all(m);
 }
 
 /* A hidden fault in a paged window: walk, then map the page (and record why). */
@@ -538,10 +585,10 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
     }
     gpage = wk.gpa & ~(PAGE - 1);
     pn = gpage / PAGE;
-    LOG(MMU, 3, "hidden %s fault cr3 %08x %s lin %08x gpa %08x%s%s%s", write ? "write" : "read",
+    LOG(MMU, 3, "hidden %s fault cr3 %08x %s lin %08x gpa %08x%s%s%s%s", write ? "write" : "read",
         w->cr3, w->user ? "user" : "kernel", lin, wk.gpa, is_present(w, lpage) ? " (mapped)" : "",
         pn < mmu->ram_pages && bit(mmu->table_pages, pn) ? " table" : "",
-        pn < mmu->ram_pages && bit(mmu->code_pages, pn) ? " code" : "");
+        pn < mmu->ram_pages && bit(mmu->code_pages, pn) ? " code" : "", wk.large ? " large" : "");
     trace_table(m, w->cr3);
     if (!wk.large) {
         uses_entry(m, wk.pte_gpa);
@@ -569,15 +616,12 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
         add_node(mmu, &mmu->maps[pn], (unsigned)(w - mmu->win), w->gen, lpage);
     }
     mark_present(w, lpage);
-    w->mapped++;
-    mmu->total_mapped++;
-    if (mmu->total_mapped > stats.mmu_mapped_peak)
-        stats.mmu_mapped_peak = mmu->total_mapped;
+    charge(mmu, w, 2);
     STAT_INC(mmu_pages_mapped);
     STAT_INC(mmu_hidden_faults);
     prefetch(m, w, lpage);
     if (mmu->total_mapped > VMA_BUDGET)
-        mmu__flush_all(m); /* the mapping just made goes too; the access simply faults again */
+        over_budget(m);
     return MMU_FAULT_RETRY;
 }
 

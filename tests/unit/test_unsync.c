@@ -371,7 +371,7 @@ START_TEST(other_directory_change_applies_at_its_load)
 }
 END_TEST
 
-/* A hidden fault maps the accessed neighbours of its page in the same aligned group of 16,
+/* A hidden fault maps the accessed neighbours of its page in the same aligned group of 64,
  * but not those the window maps already (and a page protected after it was mapped
  * writable is made read-only in the window, not unmapped). */
 START_TEST(prefetch_maps_only_what_is_missing)
@@ -390,6 +390,31 @@ START_TEST(prefetch_maps_only_what_is_missing)
     ck_assert_int_eq(run_at(&p, CODE + 0x1000), RUN_HALTED);
     ck_assert_uint_ge(stats.mmu_pages_mapped, mapped + 1);
     ck_assert_uint_le(stats.mmu_pages_mapped, mapped + 2); /* (and perhaps the code page) */
+}
+END_TEST
+
+/* The VMA budget counts charges that are an upper bound: past it, the host's real VMAs are
+ * counted, and only if they are many are the windows emptied. Here they are few: what is
+ * mapped stays mapped. */
+START_TEST(vma_budget_recounts_before_dropping_windows)
+{
+    struct prog p = {0};
+    uint64_t recounts = stats.mmu_vma_recounts, hidden;
+
+    load(&p, 0x200000);
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    fx->mmu->total_mapped = 1000000;          /* far past any budget */
+    p.n = 0;
+    load(&p, 0x280000);                       /* a hidden fault: over budget */
+    ck_assert_int_eq(run_at(&p, CODE + 0x1000), RUN_HALTED);
+    ck_assert_uint_eq(stats.mmu_vma_recounts, recounts + 1);
+    ck_assert_uint_lt(fx->mmu->total_mapped, 1000000);
+    hidden = stats.mmu_hidden_faults;
+    p.n = 0;
+    load(&p, 0x200000);
+    load(&p, 0x280000);
+    ck_assert_int_eq(run_at(&p, CODE + 0x2000), RUN_HALTED);
+    ck_assert_uint_le(stats.mmu_hidden_faults, hidden + 1); /* (the new code page) */
 }
 END_TEST
 
@@ -481,6 +506,7 @@ static Suite *suite(void)
     tcase_add_test(tc, page_directory_writes_stay_traced);
     tcase_add_test(tc, other_directory_rewritten_keeps_its_window);
     tcase_add_test(tc, prefetch_maps_only_what_is_missing);
+    tcase_add_test(tc, vma_budget_recounts_before_dropping_windows);
     tcase_add_test(tc, other_directory_change_applies_at_its_load);
     tcase_add_test(tc, write_protect_backend);
     tcase_add_test(tc, segment_memo_at_the_top_of_memory);
