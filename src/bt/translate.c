@@ -195,7 +195,7 @@ static int decode_at(struct build *b, uint32_t lin, uint32_t eip, struct dinsn *
 enum kind {
     K_IDENT, K_NOP, K_LEA, K_INCDEC, K_PUSH, K_POP, K_LEAVE, K_CALL, K_CALL_IND, K_RET,
     K_JMP, K_JMP_IND, K_JCC, K_LOOP, K_CALLOUT, K_CALLOUT_END, K_UD, K_NM, K_STRING,
-    K_CLI, K_PUSHF, K_RDTSC, K_STI, K_POPF, K_SEGLOAD, K_SEGREAD, K_VERW,
+    K_CLI, K_PUSHF, K_RDTSC, K_STI, K_POPF, K_SEGLOAD, K_SEGREAD, K_VERW, K_CRREAD,
 };
 
 static bool isa_allowed(const ZydisDecodedInstruction *in)
@@ -307,6 +307,18 @@ static bool seg_inline(const struct build *b)
 {
     return (b->x.mode & MODE_PE) && !(b->x.mode & MODE_VM86) &&
            !(b->x.mode & (3u << MODE_CPL_SHIFT)) && !(b->x.mode & MODE_TF);
+}
+
+/* Where the vCPU keeps a control register that reads need nothing else for, or -1. */
+static int32_t cr_offset(ZydisRegister r)
+{
+    switch (r) {
+    case ZYDIS_REGISTER_CR0: return (int32_t)offsetof(struct vcpu, cr0);
+    case ZYDIS_REGISTER_CR2: return (int32_t)offsetof(struct vcpu, cr2);
+    case ZYDIS_REGISTER_CR3: return (int32_t)offsetof(struct vcpu, cr3);
+    case ZYDIS_REGISTER_CR4: return (int32_t)offsetof(struct vcpu, cr4);
+    default: return -1;
+    }
 }
 
 static enum kind classify(const struct build *b, const struct dinsn *d)
@@ -422,6 +434,9 @@ static enum kind classify(const struct build *b, const struct dinsn *d)
         return string_kind(b, d);
     if (def && in->opcode >= 0x6c && in->opcode <= 0x6f)
         return K_CALLOUT; /* INS/OUTS: port I/O */
+    if (in->mnemonic == ZYDIS_MNEMONIC_MOV && d->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        cr_offset(d->ops[1].reg.value) >= 0 && d->len == 3 && seg_inline(b))
+        return K_CRREAD; /* MOV r32, CR0/2/3/4 at CPL 0 (a #PF handler reads CR2 first) */
     if (in->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED)
         return K_CALLOUT_END;
     if (in->mnemonic == ZYDIS_MNEMONIC_MOV && d->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -504,6 +519,12 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
     case K_VERW:
         emit_verw(b, d);
         return true;
+    case K_CRREAD: {
+        bool h;
+        emit_load32(&b->x.e, host_reg(zreg_gpr(d->ops[0].reg.value, &h)), H_R15,
+                    cr_offset(d->ops[1].reg.value));
+        return true;
+    }
     case K_SEGREAD: {
         /* 32-bit destination: zero-extended (P6 and later); 16-bit: the low word only. */
         bool h;
@@ -619,7 +640,7 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
     *wr = 0;
     if (k == K_CALLOUT || k == K_CALLOUT_END || k == K_UD || k == K_NM || k == K_STRING ||
         k == K_PUSHF || k == K_CLI || k == K_RDTSC || k == K_STI || k == K_POPF ||
-        k == K_SEGLOAD || k == K_VERW ||
+        k == K_SEGLOAD || k == K_VERW || k == K_CRREAD ||
         (k == K_IDENT && !f)) {
         *rd = FLAGS_ALL;
         return;

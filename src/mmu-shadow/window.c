@@ -484,7 +484,7 @@ static void uses_entry(struct machine *m, uint32_t pte_gpa)
  * that plain RAM backs. Writable only when dirty, as for the faulting page. (Mapping a page
  * again as it is costs an mmap for nothing: half of all mmaps of a fork-heavy guest were
  * such.) */
-static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
+static void prefetch(struct machine *m, struct window *w, uint32_t lpage, bool self)
 {
     struct mmu *mmu = m->mmu;
     uint32_t first = lpage & ~(PREFETCH_PAGES * PAGE - 1);
@@ -496,7 +496,7 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage)
         int prot = 0;
         struct walk wk;
 
-        if (i < PREFETCH_PAGES && lin != lpage && !is_present(w, lin) &&
+        if (i < PREFETCH_PAGES && (self || lin != lpage) && !is_present(w, lin) &&
             walk__lin(m, w->cr3, lin, w->user ? ACC_USER : 0, false, &wk, NULL) == 0) {
             uint32_t *e = (uint32_t *)machine__gpa(m, wk.large ? wk.pde_gpa : wk.pte_gpa, 4);
             gpa = wk.gpa & ~(PAGE - 1);
@@ -619,10 +619,48 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
     charge(mmu, w, 2);
     STAT_INC(mmu_pages_mapped);
     STAT_INC(mmu_hidden_faults);
-    prefetch(m, w, lpage);
+    prefetch(m, w, lpage, false);
     if (mmu->total_mapped > VMA_BUDGET)
         over_budget(m);
     return MMU_FAULT_RETRY;
+}
+
+void mmu__refault_hint(struct machine *m, uint32_t lin)
+{
+    struct mmu *mmu = m->mmu;
+
+    mmu->hint_lin = lin;
+    mmu->hint_cr3 = m->cpu->cr3 & 0xfffff000u;
+    mmu->hint = true;
+}
+
+void mmu__refault(struct machine *m)
+{
+    struct mmu *mmu = m->mmu;
+    struct window *w;
+    struct walk wk;
+    uint32_t lpage = mmu->hint_lin & ~(PAGE - 1);
+
+    if (!mmu->hint)
+        return;
+    mmu->hint = false;
+    if (!(m->cpu->cr0 & CR0_PG) || (m->cpu->cr3 & 0xfffff000u) != mmu->hint_cr3)
+        return;
+    mmu__sync(m);
+    w = mmu->active;
+    if (!w || w == &mmu->phys || is_present(w, lpage) ||
+        walk__lin(m, w->cr3, lpage, w->user ? ACC_USER : 0, false, &wk, NULL) < 0)
+        return;
+    /* As a hidden fault would: the directory traced, the table's users known. */
+    trace_table(m, w->cr3);
+    if (!wk.large && wk.pte_gpa / PAGE < mmu->ram_pages)
+        add_node(mmu, &mmu->deps[wk.pte_gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
+                 lpage >> 22);
+    prefetch(m, w, lpage, true);
+    if (is_present(w, lpage))
+        STAT_INC(mmu_refaults_premapped);
+    if (mmu->total_mapped > VMA_BUDGET)
+        over_budget(m);
 }
 
 enum mmu_fault_result mmu__handle_fault(struct machine *m, uint64_t addr, bool write,

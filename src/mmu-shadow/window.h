@@ -69,6 +69,8 @@ struct mmu {
     unsigned nunsync, unsync_next;
     bool no_unsync;                   /* a test asked for every traced write to be emulated */
     int uffd;                         /* userfaultfd for write protection, or -1 (wprot.c) */
+    bool hint;                        /* a guest #PF at hint_lin under hint_cr3 is being handled */
+    uint32_t hint_lin, hint_cr3;
 };
 
 int mmu__init(struct machine *m);
@@ -109,6 +111,11 @@ void mmu__a20_changed(struct machine *m);
 
 /* INVLPG: drop the page at lin from the windows of the current address space. */
 void mmu__invlpg(struct machine *m, uint32_t lin);
+/* A page fault at lin goes to the guest; mmu__refault (at the IRET that ends its handler)
+ * maps the page if the handler made it present and accessed, so the retried access does
+ * not take a host fault of its own (and, like a hidden fault, its accessed neighbours). */
+void mmu__refault_hint(struct machine *m, uint32_t lin);
+void mmu__refault(struct machine *m);
 
 /* A CR3 load (even of the same value): the guest's TLB is empty, so every change it made
  * to page tables left writable (unsynced) takes effect now. */

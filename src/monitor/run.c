@@ -173,6 +173,8 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
         st = interp__exec(m, &in, ops, &exc);
     if (c->exit_arg >= CALLOUT_DECODED && st == INTERP_OK)
         bt__callout_done(m, c->exit_arg, m->monitor_accesses != accesses);
+    if (st == INTERP_OK && (in.mnemonic == ZYDIS_MNEMONIC_IRETD || in.mnemonic == ZYDIS_MNEMONIC_IRET))
+        mmu__refault(m);
     switch (st) {
     case INTERP_OK:
         *fell_through = c->eip == next;
@@ -218,6 +220,8 @@ static int run_fault(struct machine *m)
         case MMU_FAULT_RETRY:
             return -1;
         case MMU_FAULT_GUEST:
+            if (mf.vector == 14)
+                mmu__refault_hint(m, mf.cr2);
             exc.vector = mf.vector;
             exc.has_error = true;
             exc.error_code = mf.error_code;

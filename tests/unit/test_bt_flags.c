@@ -298,6 +298,30 @@ START_TEST(verw_runs_inline_and_sees_a_changed_descriptor)
 }
 END_TEST
 
+/* MOV r32, CRn at CPL 0 reads the vCPU inline: the values, no callout, flags kept. */
+START_TEST(control_register_reads_run_inline)
+{
+    uint64_t mov0 = stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV];
+
+    fx->cpu->cr2 = 0x12345678;
+    fx->cpu->cr3 = 0x0000a000;
+    fx->cpu->cr4 = 0x00000010;
+    RUN(0xf9,                       /* stc */
+        0x0f, 0x20, 0xc0,           /* mov eax, cr0 */
+        0x0f, 0x20, 0xd3,           /* mov ebx, cr2 */
+        0x0f, 0x20, 0xd9,           /* mov ecx, cr3 */
+        0x0f, 0x20, 0xe6,           /* mov esi, cr4 */
+        0x0f, 0x92, 0xc2,           /* setc dl */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), fx->cpu->cr0);
+    ck_assert_uint_eq(reg(R_EBX), 0x12345678);
+    ck_assert_uint_eq(reg(R_ECX), 0x0000a000);
+    ck_assert_uint_eq(reg(R_ESI), 0x00000010);
+    ck_assert_uint_eq(reg(R_EDX) & 0xff, 1);
+    ck_assert_uint_eq(stats.callouts_by_mnemonic[ZYDIS_MNEMONIC_MOV], mov0);
+}
+END_TEST
+
 /* FS and GS are never keyed as flat: a block switching FS between a based segment and
  * null goes on, and every fs: access uses the base loaded just before it. */
 START_TEST(fs_bases_change_inside_a_block)
@@ -366,6 +390,7 @@ static Suite *suite(void)
     tcase_add_test(tc, segment_load_from_memory);
     tcase_add_test(tc, segment_load_sees_a_changed_descriptor);
     tcase_add_test(tc, verw_runs_inline_and_sees_a_changed_descriptor);
+    tcase_add_test(tc, control_register_reads_run_inline);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -393,6 +393,52 @@ START_TEST(prefetch_maps_only_what_is_missing)
 }
 END_TEST
 
+/* A #PF handler that makes the page present and returns with IRET: the page is mapped at
+ * the IRET, and the retried access takes no host fault of its own. */
+START_TEST(page_made_present_by_the_handler_is_mapped_at_iret)
+{
+    static const uint64_t gdt[3] = {0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
+    static const uint8_t handler_code[] = {
+        0x0f, 0x20, 0xd0,                     /* mov eax, cr2 */
+        0x25, 0x00, 0xf0, 0xff, 0xff,         /* and eax, ~0xfff */
+        0x89, 0xc2,                           /* mov edx, eax */
+        0xc1, 0xea, 0x0a,                     /* shr edx, 10: the entry's offset in PT */
+        0x83, 0xc8, 0x63,                     /* or eax, P | RW | A | D */
+        0x89, 0x82, PT & 0xff, (PT >> 8) & 0xff, (PT >> 16) & 0xff, PT >> 24, /* mov [edx+PT] */
+        0x83, 0xc4, 0x04,                     /* add esp, 4 (error code) */
+        0xcf};                                /* iretd */
+    const uint32_t gdt_at = 0x14000, idt_at = 0x15000, handler = CODE + 0x3000;
+    uint64_t gate = (handler & 0xffff) | 0x08ull << 16 | 0x8eull << 40 |
+                    (uint64_t)(handler >> 16) << 48;
+    struct prog p = {0};
+    uint64_t premapped, hidden;
+
+    memcpy(fx->ram + gdt_at, gdt, sizeof(gdt));
+    memcpy(fx->ram + idt_at + 14 * 8, &gate, 8);
+    memcpy(fx->ram + handler, handler_code, sizeof(handler_code));
+    fx->cpu->gdtr.base = gdt_at;
+    fx->cpu->gdtr.limit = sizeof(gdt) - 1;
+    fx->cpu->idtr.base = idt_at;
+    fx->cpu->idtr.limit = 15 * 8 - 1;
+    fx->cpu->seg[SEG_CS].sel = 0x08;
+    fx->cpu->seg[SEG_DS].sel = fx->cpu->seg[SEG_ES].sel = fx->cpu->seg[SEG_SS].sel = 0x10;
+    *ram32(PT + 0x2a0 * 4) = 0;                               /* not present */
+    *ram32(PT + 0x290 * 4) = 0;
+    *ram32(0x290000) = 0x600d600d;
+    load(&p, 0x2a0000);                                       /* the handler runs once */
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    premapped = stats.mmu_refaults_premapped;
+    hidden = stats.mmu_hidden_faults;
+    p.n = 0;
+    load(&p, 0x290000);                                       /* #PF, handled, retried */
+    save_eax(&p, 0x204000);
+    ck_assert_int_eq(run_at(&p, CODE + 0x1000), RUN_HALTED);
+    ck_assert_uint_eq(*ram32(0x204000), 0x600d600d);
+    ck_assert_uint_eq(stats.mmu_refaults_premapped, premapped + 1);
+    ck_assert_uint_le(stats.mmu_hidden_faults, hidden + 1);  /* (the new code page only) */
+}
+END_TEST
+
 /* The VMA budget counts charges that are an upper bound: past it, the host's real VMAs are
  * counted, and only if they are many are the windows emptied. Here they are few: what is
  * mapped stays mapped. */
@@ -507,6 +553,7 @@ static Suite *suite(void)
     tcase_add_test(tc, other_directory_rewritten_keeps_its_window);
     tcase_add_test(tc, prefetch_maps_only_what_is_missing);
     tcase_add_test(tc, vma_budget_recounts_before_dropping_windows);
+    tcase_add_test(tc, page_made_present_by_the_handler_is_mapped_at_iret);
     tcase_add_test(tc, other_directory_change_applies_at_its_load);
     tcase_add_test(tc, write_protect_backend);
     tcase_add_test(tc, segment_memo_at_the_top_of_memory);
