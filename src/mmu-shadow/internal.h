@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mmu-shadow/window.h"
 
@@ -46,6 +47,25 @@ void mmu_downgrade(struct machine *m, uint32_t pn);
  * A): then what code the linear pages hold is unchanged, and lookup tables are kept. */
 void mmu_table_written(struct machine *m, uint32_t pn, uint32_t first, uint32_t last,
                        bool frames);
+
+#define RAM_LIMIT 0xe0000000u /* RAM above this would collide with PCI/MMIO space */
+#define LOW_ROM_BASE 0xe0000u  /* the firmware's last 128 KiB also appear here */
+#define LOW_ROM_SIZE 0x20000u
+
+/* window.c */
+int map_fixed(void *at, size_t len, int prot, int fd, off_t off);
+/* Is RAM page pn write-protected (translations, or a traced table not unsynced)? */
+bool protected_page(struct mmu *mmu, uint32_t pn);
+
+/* legacy.c: the BIOS areas (PAM) and the A20 gate */
+/* Is guest-physical page gpa RAM for reads (not shadowed by the low ROM copy)? */
+bool page_is_ram(struct machine *m, uint32_t gpa);
+/* Does a write to RAM page gpa reach RAM (PAM write enable in the BIOS areas)? */
+bool page_ram_writable(struct machine *m, uint32_t gpa);
+/* Offset into the ROM memfd for a ROM-backed physical page, or -1. */
+int64_t rom_offset(struct machine *m, uint32_t gpa);
+/* The PAM registers changed: remap the physical window's view of 0xC0000-0xFFFFF. */
+void mmu_pam_changed(struct machine *m);
 
 /* wprot.c: write protection by userfaultfd or mprotect */
 void wprot__init(struct mmu *mmu);
