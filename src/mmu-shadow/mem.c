@@ -210,10 +210,7 @@ static void phys_access(struct machine *m, uint32_t gpa, uint8_t *buf, uint32_t 
         switch (s.kind) {
         case REG_RAM:
             if (write) {
-                bool traced = mmu__traced(m, gpa, s.len);
-                bool same = traced && memcmp(s.host, buf, s.len) == 0;
-                if (traced && !same)
-                    mmu__before_write(m, gpa);
+                bool same = mmu__traced(m, gpa, s.len) && memcmp(s.host, buf, s.len) == 0;
                 memcpy(s.host, buf, s.len);
                 if (!same)
                     mmu__note_write(m, gpa, s.len);
@@ -277,10 +274,7 @@ void mem__phys_write(struct machine *m, uint32_t gpa, unsigned size, uint64_t va
     assert(size >= 1 && size <= 8);
     p = plain_ram(m, gpa, size);
     if (p) {
-        bool traced = mmu__traced(m, gpa, size);
-        bool same = traced && memcmp(p, &value, size) == 0;
-        if (traced && !same)
-            mmu__before_write(m, gpa);
+        bool same = mmu__traced(m, gpa, size) && memcmp(p, &value, size) == 0;
         memcpy(p, &value, size);
         if (!same)
             mmu__note_write(m, gpa, size);

@@ -67,12 +67,14 @@ static bool is_directory(struct mmu *mmu, uint32_t pn)
     return false;
 }
 
-/* Does some window still reach page pn as a page table? Drops the dependencies that are
- * gone on the way. */
-static bool used_as_table(struct machine *m, uint32_t pn)
+/* Does some window still reach page pn as a page table (or directory)? Drops the
+ * dependencies that are gone on the way. */
+static bool still_table(struct machine *m, uint32_t pn)
 {
     struct mmu *mmu = m->mmu;
 
+    if (is_directory(mmu, pn))
+        return true;
     for (struct rmap_node **pp = &mmu->deps[pn], *n; (n = *pp);) {
         struct window *w = win_of(mmu, n->win);
         const uint32_t *pde = NULL;
@@ -86,12 +88,6 @@ static bool used_as_table(struct machine *m, uint32_t pn)
         free(n);
     }
     return false;
-}
-
-/* Does some window still reach page pn as a page table or directory? */
-static bool still_table(struct machine *m, uint32_t pn)
-{
-    return is_directory(m->mmu, pn) || used_as_table(m, pn);
 }
 
 /* Does going from entry o to entry n take anything from a mapping made from o? */
@@ -203,13 +199,6 @@ void unsync__all(struct machine *m)
     for (unsigned i = mmu->nunsync; i-- > 0;) {
         struct unsync_page *u = &mmu->unsync[i];
         const void *cur = machine__gpa(m, u->pn * PAGE, PAGE);
-
-        /* The directory of a window CR3 does not name (and no table of any window): it is
-         * resynced when CR3 names it again (find_window). Until then its page may hold
-         * anything: a freed directory is reused, often as the next one, and applying
-         * what it held in between emptied its window's kernel half every time. */
-        if (u->pn != dir && is_directory(mmu, u->pn) && !used_as_table(m, u->pn))
-            continue;
 
         /* Written lately: apply, and leave it writable for the next rounds (the kernel
          * writes the same tables fork after fork, a few CR3 loads apart). Quiet for a

@@ -78,15 +78,6 @@ static void charge(struct mmu *mmu, struct window *w, unsigned units)
         stats.mmu_mapped_peak = mmu->total_mapped;
 }
 
-/* Mappings of lin's 4 MiB region in w are being made from the directory entry at pde_gpa
- * (a hidden fault's neighbours always share it). */
-static void note_pde(struct machine *m, struct window *w, uint32_t lin, uint32_t pde_gpa)
-{
-    const uint32_t *pde = (const uint32_t *)machine__gpa(m, pde_gpa, 4);
-
-    w->pde[lin >> 22] = pde ? *pde : 0;
-}
-
 static bool is_present(const struct window *w, uint32_t lin)
 {
     return w->present && (w->present[lin >> 15] & (1u << ((lin >> 12) & 7)));
@@ -249,52 +240,10 @@ void mmu__flush_all(struct machine *m)
     bt__paging_changed(m);
 }
 
-/* Bring window w in line with the directory at w->cr3: the regions whose entry there is the
- * one their mappings came from (w->pde) keep them, the rest are emptied (a run of regions
- * per call). Used when an evicted window is taken over by another address space of the
- * same view (the kernel half of every Linux address space comes from one set of kernel
- * page tables, shared). The
- * window's reverse-map entries stay valid for what is kept (its generation is not
- * bumped); those of what went only cost a spare unmap or protection later, as stale
- * entries always may. Returns how many regions were kept. */
-static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint64_t len,
-                        bool code);
-
-static uint32_t revalidate(struct machine *m, struct window *w)
-{
-    uint32_t *pd = (uint32_t *)machine__gpa(m, w->cr3, PAGE);
-    uint32_t kept = 0, run = ~0u;
-
-    for (uint32_t i = 0; i <= 1024; i++) {
-        bool has = i < 1024 && (w->present4m[i >> 3] & (1u << (i & 7)));
-        uint32_t o = i < 1024 ? w->pde[i] : 0, n = i < 1024 && pd ? pd[i] : 0;
-        bool keep = has && (n & PTE_P) && !((o ^ n) & ~(PTE_A | PTE_D)) && !(o & ~n & PTE_D);
-        if (keep) {
-            /* The entry is in use from now on, as if walked: accessed (never dirty). */
-            if (!(n & PTE_A))
-                __atomic_or_fetch(&pd[i], PTE_A, __ATOMIC_RELAXED);
-            kept++;
-        }
-        if (has && !keep) {
-            if (run == ~0u)
-                run = i;
-            continue;
-        }
-        /* (a region with nothing mapped may join either kind of run) */
-        if (run != ~0u && (keep || i == 1024)) {
-            unmap_range(m, w, run << 22, (uint64_t)(i - run) << 22, true);
-            for (uint32_t k = run; k < i; k++)
-                w->present4m[k >> 3] &= (uint8_t) ~(1u << (k & 7));
-            run = ~0u;
-        }
-    }
-    return kept;
-}
-
 static struct window *find_window(struct machine *m, uint32_t cr3, bool user)
 {
     struct mmu *mmu = m->mmu;
-    struct window *victim = NULL, *same = NULL;
+    struct window *victim = NULL;
 
     for (int i = 0; i < MMU_WINDOWS; i++) {
         struct window *w = &mmu->win[i];
@@ -302,30 +251,14 @@ static struct window *find_window(struct machine *m, uint32_t cr3, bool user)
             w->stamp = ++mmu->stamp;
             return w;
         }
-        /* The victim: an unused window if there is one, else the least recently used;
-         * rather of the same view (revalidate() may keep its kernel half), if there is one. */
+        /* The victim: an unused window if there is one, else the least recently used. */
         if (!victim || (victim->used && (!w->used || w->stamp < victim->stamp)))
             victim = w;
-        if (w->used && w->user == user && (!same || w->stamp < same->stamp))
-            same = w;
     }
-    if (victim->used && same)
-        victim = same;
-    if (cr3 / PAGE < mmu->ram_pages && bit(mmu->unsynced, cr3 / PAGE))
-        unsync__page(m, cr3 / PAGE); /* page directories are always kept in sync */
-    LOG(MMU, 3, "window for cr3 %08x %s (was %08x %s, %s)", cr3, user ? "user" : "kernel",
-        victim->cr3, victim->user ? "user" : "kernel", victim->used ? "in use" : "empty");
     if (victim->used || !victim->base) {
         uint32_t old = victim->cr3;
         bool was_used = victim->used, shared = false;
-        bool kept = false;
-        if (was_used && victim->user == user && victim->present) {
-            victim->cr3 = cr3; /* taken over: what the new directory still maps the same stays */
-            kept = revalidate(m, victim) > 0;
-            if (kept)
-                STAT_INC(mmu_windows_recycled);
-        }
-        if (!kept && reserve(mmu, victim) < 0)
+        if (reserve(mmu, victim) < 0)
             die("cannot reserve a guest address window: %s", strerror(errno));
         victim->used = false;
         for (int i = 0; i < MMU_WINDOWS; i++)
@@ -335,6 +268,8 @@ static struct window *find_window(struct machine *m, uint32_t cr3, bool user)
             bt__forget_space(m, old);
         STAT_INC(mmu_windows_evicted);
     }
+    if (cr3 / PAGE < mmu->ram_pages && bit(mmu->unsynced, cr3 / PAGE))
+        unsync__page(m, cr3 / PAGE); /* page directories are always kept in sync */
     victim->used = true;
     victim->cr3 = cr3;
     victim->user = user;
@@ -394,9 +329,6 @@ static void unmap_range(struct machine *m, struct window *w, uint32_t lin, uint6
             hi = pg;
         }
     }
-    if (lo != ~0u)
-        LOG(MMU, 4, "unmap cr3 %08x %s %08x-%08x", w->cr3, w->user ? "user" : "kernel", lo << 12,
-            (hi << 12) + 0xfff);
     if (lo != ~0u)
         mmap(w->base + ((uint64_t)lo << 12), (uint64_t)(hi - lo + 1) << 12, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
@@ -577,7 +509,6 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
         pn < mmu->ram_pages && bit(mmu->table_pages, pn) ? " table" : "",
         pn < mmu->ram_pages && bit(mmu->code_pages, pn) ? " code" : "", wk.large ? " large" : "");
     trace_table(m, w->cr3);
-    note_pde(m, w, lin, wk.pde_gpa);
     if (!wk.large) {
         uses_entry(m, wk.pte_gpa);
         if ((wk.pte_gpa / PAGE) < mmu->ram_pages)
@@ -641,7 +572,6 @@ void mmu__refault(struct machine *m)
         return;
     /* As a hidden fault would: the directory traced, the table's users known. */
     trace_table(m, w->cr3);
-    note_pde(m, w, lpage, wk.pde_gpa);
     if (!wk.large && wk.pte_gpa / PAGE < mmu->ram_pages)
         add_node(mmu, &mmu->deps[wk.pte_gpa / PAGE], (unsigned)(w - mmu->win), w->gen,
                  lpage >> 22);
@@ -823,12 +753,6 @@ bool mmu__traced(struct machine *m, uint32_t gpa, uint32_t len)
     if (!mmu || !len || pn != (gpa + len - 1) / PAGE || pn >= mmu->ram_pages)
         return false;
     return bit(mmu->table_pages, pn) && !bit(mmu->unsynced, pn) && !bit(mmu->code_pages, pn);
-}
-
-void mmu__before_write(struct machine *m, uint32_t gpa)
-{
-    if (unsync__try(m, gpa / PAGE))
-        m->monitor_accesses++; /* (note_write will not count it: the page is unsynced now) */
 }
 
 bool mmu__selfcheck(struct machine *m, uint32_t gpa)

@@ -31,7 +31,7 @@ struct machine;
 
 #define WINDOW_SIZE (1ull << 32)
 #define WINDOW_GUARD (64u << 10)
-#define MMU_WINDOWS 16
+#define MMU_WINDOWS 8
 
 struct window {
     uint8_t *base;
@@ -43,7 +43,6 @@ struct window {
     uint32_t mapped;       /* pages mapped since the last flush (VMA budget) */
     uint8_t *present;      /* bit per linear page that may be mapped (paged windows) */
     uint8_t present4m[128];/* bit per 4 MiB region with any bit set in present */
-    uint32_t pde[1024];    /* the directory entry the region's last mappings came from */
 };
 
 struct rmap_node;
@@ -138,10 +137,5 @@ void mmu__note_write(struct machine *m, uint32_t gpa, uint32_t len);
 /* Is [gpa, gpa+len) in traced page tables (where a store of the bytes already there
  * changes nothing, and need not be reported)? Not for code pages: their stores are. */
 bool mmu__traced(struct machine *m, uint32_t gpa, uint32_t len);
-/* A store the monitor makes is about to change the traced table page at gpa (one page,
- * mmu__traced() said so): snapshot it while it still holds what the shadow was built
- * from, so the change waits for the guest's next TLB flush like a store made natively to
- * an unsynced table (the current directory still takes it at once, in mmu__note_write). */
-void mmu__before_write(struct machine *m, uint32_t gpa);
 
 #endif

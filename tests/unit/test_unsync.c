@@ -439,39 +439,6 @@ START_TEST(page_made_present_by_the_handler_is_mapped_at_iret)
 }
 END_TEST
 
-/* An evicted window taken over by another address space keeps the regions whose directory
- * entry is the same in both (a kernel half shared by all): no hidden faults there. */
-START_TEST(taken_over_window_keeps_shared_regions)
-{
-    struct prog p = {0};
-    uint64_t hidden, recycled = stats.mmu_windows_recycled;
-    const uint32_t nspaces = MMU_WINDOWS + 1;
-
-    for (uint32_t i = 0; i < 1024; i++)
-        *ram32(PT2 + 4 * i) = (0x400000 + (i << 12)) | PTE_P | PTE_RW | PTE_A | PTE_D;
-    for (uint32_t k = 0; k < nspaces; k++) {
-        uint32_t pd = 0x40000 + k * 0x1000;
-        memset(fx->ram + pd, 0, 0x1000);
-        *ram32(pd) = PT | PTE_P | PTE_RW;
-        *ram32(pd + 4) = PT2 | PTE_P | PTE_RW;
-    }
-    load_cr3(&p, 0x40000);
-    for (uint32_t a = 0x400000; a < 0x800000; a += 0x40000)
-        load(&p, a);                          /* 16 groups of the shared region */
-    for (uint32_t k = 1; k < nspaces - 1; k++)
-        load_cr3(&p, 0x40000 + k * 0x1000);   /* fills the other windows */
-    ck_assert_int_eq(run(&p), RUN_HALTED);
-    p.n = 0;
-    load_cr3(&p, 0x40000 + (nspaces - 1) * 0x1000); /* takes the first space's window over */
-    for (uint32_t a = 0x400000; a < 0x800000; a += 0x40000)
-        load(&p, a);
-    hidden = stats.mmu_hidden_faults;
-    ck_assert_int_eq(run_at(&p, CODE + 0x1000), RUN_HALTED);
-    ck_assert_uint_gt(stats.mmu_windows_recycled, recycled);
-    ck_assert_uint_le(stats.mmu_hidden_faults, hidden + 2); /* (code and stack pages) */
-}
-END_TEST
-
 /* The VMA budget counts charges that are an upper bound: past it, the host's real VMAs are
  * counted, and only if they are many are the windows emptied. Here they are few: what is
  * mapped stays mapped. */
@@ -586,7 +553,6 @@ static Suite *suite(void)
     tcase_add_test(tc, other_directory_rewritten_keeps_its_window);
     tcase_add_test(tc, prefetch_maps_only_what_is_missing);
     tcase_add_test(tc, vma_budget_recounts_before_dropping_windows);
-    tcase_add_test(tc, taken_over_window_keeps_shared_regions);
     tcase_add_test(tc, page_made_present_by_the_handler_is_mapped_at_iret);
     tcase_add_test(tc, other_directory_change_applies_at_its_load);
     tcase_add_test(tc, write_protect_backend);
