@@ -483,6 +483,41 @@ void emit_popf(struct build *b, const struct dinsn *d)
 
 #define MEMO(f) ((int32_t)(offsetof(struct vcpu, seg_memo) + offsetof(struct seg_memo, f)))
 
+/* R8D = the 16-bit selector operand op (a register or memory), zero-extended. */
+static void emit_selector_operand(struct build *b, const struct dinsn *d,
+                                  const ZydisDecodedOperand *op)
+{
+    if (op->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+        struct memref mr;
+        memref_from(&mr, &d->in, op);
+        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0,
+                     NULL, 0);
+    } else {
+        bool h;
+        emit_movzx16(&b->x.e, T_VAL, host_reg(zreg_gpr(op->reg.value, &h)));
+    }
+}
+
+/* R11 = the eight bytes of the GDT descriptor selector R8D names, read through the window
+ * with 32-bit addressing (an entry past 0xffffffff wraps, as on the hardware). Returns the
+ * jump taken when the selector is past the GDT's limit. */
+static uint8_t *emit_gdt_read(struct emitter *e)
+{
+    uint8_t *past;
+
+    emit_mov_rr(e, false, T_ADDR, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xca, 0x07}, 4);    /* or r10d, 7 */
+    emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x3b, 0x97}, 4);    /* cmp r10w, gdtr.limit */
+    emit4(e, (uint32_t)OFF(gdtr.limit));
+    past = jcc_fwd(e, 0x7);                                         /* ja */
+    emit_mov_rr(e, false, T_ADDR, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xe2, 0xf8}, 4);    /* and r10d, ~7 */
+    emit_bytes(e, (const uint8_t[]){0x45, 0x03, 0x97}, 3);          /* add r10d, gdtr.base */
+    emit4(e, (uint32_t)OFF(gdtr.base));
+    emit_bytes(e, (const uint8_t[]){0x65, 0x67, 0x4d, 0x8b, 0x1a}, 5); /* mov r11, gs:[r10d] */
+    return past;
+}
+
 /* MOV DS/ES/FS/GS, r16 and POP DS/ES/FS/GS at CPL 0. A null selector loads inline; a GDT
  * selector whose memo (the last load of it that succeeded, seg.c) still matches the eight
  * descriptor bytes in the GDT, read through the window, loads the memo's segment; anything
@@ -510,14 +545,8 @@ void emit_segload(struct build *b, const struct dinsn *d)
         struct memref sr = stack_ref(b, 0);
         ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &sr, 0,
                      NULL, 0);
-    } else if (d->ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY) {
-        struct memref mr;
-        memref_from(&mr, &d->in, &d->ops[1]);
-        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0,
-                     NULL, 0);
     } else {
-        bool h;
-        emit_movzx16(e, T_VAL, host_reg(zreg_gpr(d->ops[1].reg.value, &h)));
+        emit_selector_operand(b, d, &d->ops[1]);
     }
     b->x.fixup_reg = -3;
     emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc0}, 3);          /* test r8d, 0xfffc */
@@ -533,16 +562,7 @@ void emit_segload(struct build *b, const struct dinsn *d)
     emit_bytes(e, (const uint8_t[]){0x66, 0x47, 0x3b, 0x84, 0x0f}, 5); /* cmp r8w, memo.sel */
     emit4(e, (uint32_t)MEMO(sel));
     slow[1] = jcc_fwd(e, 0x5);
-    emit_mov_rr(e, false, T_ADDR, T_VAL);
-    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xca, 0x07}, 4);    /* or r10d, 7 */
-    emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x3b, 0x97}, 4);    /* cmp r10w, gdtr.limit */
-    emit4(e, (uint32_t)OFF(gdtr.limit));
-    slow[2] = jcc_fwd(e, 0x7);                                      /* ja */
-    emit_mov_rr(e, false, T_ADDR, T_VAL);
-    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xe2, 0xf8}, 4);    /* and r10d, ~7 */
-    emit_bytes(e, (const uint8_t[]){0x45, 0x03, 0x97}, 3);          /* add r10d, gdtr.base */
-    emit4(e, (uint32_t)OFF(gdtr.base));
-    emit_bytes(e, (const uint8_t[]){0x65, 0x67, 0x4d, 0x8b, 0x1a}, 5); /* mov r11, gs:[r10d] */
+    slow[2] = emit_gdt_read(e);
     emit_bytes(e, (const uint8_t[]){0x4f, 0x3b, 0x9c, 0x0f}, 4);    /* cmp r11, memo.desc */
     emit4(e, (uint32_t)MEMO(desc));
     slow[3] = jcc_fwd(e, 0x5);
@@ -617,15 +637,7 @@ void emit_verw(struct build *b, const struct dinsn *d)
     uint8_t *slow[5], *done;
 
     emit_pushfq(e);
-    if (d->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
-        struct memref mr;
-        memref_from(&mr, &d->in, &d->ops[0]);
-        ident__memop(&b->x, NULL, 0, false, T_VAL, (const uint8_t[]){0x0f, 0xb7}, 2, &mr, 0,
-                     NULL, 0);
-    } else {
-        bool h;
-        emit_movzx16(e, T_VAL, host_reg(zreg_gpr(d->ops[0].reg.value, &h)));
-    }
+    emit_selector_operand(b, d, &d->ops[0]);
     b->x.fixup_reg = -3;
     emit_bytes(e, (const uint8_t[]){0x41, 0xf7, 0xc0}, 3);          /* test r8d, 0xfffc */
     emit4(e, 0xfffc);
@@ -636,16 +648,7 @@ void emit_verw(struct build *b, const struct dinsn *d)
     emit1(e, 0x66);
     emit_op_mem(e, false, (const uint8_t[]){0x3b}, 1, T_VAL, H_R15, VERW(sel)); /* cmp r8w */
     slow[2] = jcc_fwd(e, 0x5);
-    emit_mov_rr(e, false, T_ADDR, T_VAL);
-    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xca, 0x07}, 4);    /* or r10d, 7 */
-    emit_bytes(e, (const uint8_t[]){0x66, 0x45, 0x3b, 0x97}, 4);    /* cmp r10w, gdtr.limit */
-    emit4(e, (uint32_t)OFF(gdtr.limit));
-    slow[3] = jcc_fwd(e, 0x7);                                      /* ja */
-    emit_mov_rr(e, false, T_ADDR, T_VAL);
-    emit_bytes(e, (const uint8_t[]){0x41, 0x83, 0xe2, 0xf8}, 4);    /* and r10d, ~7 */
-    emit_bytes(e, (const uint8_t[]){0x45, 0x03, 0x97}, 3);          /* add r10d, gdtr.base */
-    emit4(e, (uint32_t)OFF(gdtr.base));
-    emit_bytes(e, (const uint8_t[]){0x65, 0x67, 0x4d, 0x8b, 0x1a}, 5); /* mov r11, gs:[r10d] */
+    slow[3] = emit_gdt_read(e);
     emit_op_mem(e, true, (const uint8_t[]){0x3b}, 1, T_TMP, H_R15, VERW(desc)); /* cmp r11 */
     slow[4] = jcc_fwd(e, 0x5);
     /* Hit: ZF from the memo into the saved flags. */

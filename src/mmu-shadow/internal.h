@@ -83,10 +83,11 @@ bool unsync__try(struct machine *m, uint32_t pn);
 void unsync__page(struct machine *m, uint32_t pn);
 /* Every unsynced page (a CR3 load: the guest's TLB is empty). */
 void unsync__all(struct machine *m);
-/* Entry idx of unsynced page pn (an INVLPG of an address it maps). */
+/* Apply entry idx of unsynced page pn and take it into the snapshot: an INVLPG of an
+ * address it maps, or a mapping or lookup about to be made from it (what the snapshot
+ * held goes first, early, as a TLB may drop an entry whenever it likes; the next flush
+ * compares against what was mapped). */
 void unsync__entry(struct machine *m, uint32_t pn, uint32_t idx);
-/* A mapping or lookup was made from entry idx of unsynced page pn. */
-void unsync__walked(struct machine *m, uint32_t pn, uint32_t idx);
 /* Forget all unsync state (every window was emptied). */
 void unsync__reset(struct machine *m);
 /* Free what unsync__try allocated. */

@@ -235,14 +235,6 @@ void unsync__entry(struct machine *m, uint32_t pn, uint32_t idx)
     *o = cur[idx];
 }
 
-void unsync__walked(struct machine *m, uint32_t pn, uint32_t idx)
-{
-    /* A mapping is about to be made from the entry as it is now: what the snapshot held
-     * goes first (early, as a TLB may drop an entry whenever it likes), and the snapshot
-     * takes the new value, so the next flush compares against what was mapped. */
-    unsync__entry(m, pn, idx);
-}
-
 void unsync__reset(struct machine *m)
 {
     struct mmu *mmu = m->mmu;

@@ -393,7 +393,7 @@ static void uses_entry(struct machine *m, uint32_t pte_gpa)
 
     trace_table(m, pte_gpa & ~(PAGE - 1));
     if (pn < mmu->ram_pages && bit(mmu->unsynced, pn))
-        unsync__walked(m, pn, (pte_gpa % PAGE) / 4);
+        unsync__entry(m, pn, (pte_gpa % PAGE) / 4); /* (folded into the snapshot) */
 }
 
 #define PREFETCH_PAGES 64u /* a hidden fault also maps the rest of this aligned group */
