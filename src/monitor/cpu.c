@@ -31,15 +31,25 @@ static void set_seg(struct vcpu *c, int s, uint16_t sel, uint32_t base, uint32_t
     c->seg_base[s] = base;
 }
 
+/* RESET: the x87 part as after FNINIT (it lives in the host FPU), MXCSR masking every SSE
+ * exception, the XMM registers zero. */
 static void reset_fpu(struct vcpu *c)
 {
     memset(c->fxsave, 0, sizeof(c->fxsave));
-    /* FCW as after FNINIT (all exceptions masked), so the image is safe to FXRSTOR on the host;
-     * MXCSR likewise masks all SSE exceptions. The abridged tag word 0 means all empty. */
-    c->fxsave[0] = 0x7f;
-    c->fxsave[1] = 0x03;
-    c->fxsave[24] = 0x80;
-    c->fxsave[25] = 0x1f;
+    c->fxsave[FXSAVE_MXCSR] = MXCSR_DEFAULT & 0xff;
+    c->fxsave[FXSAVE_MXCSR + 1] = MXCSR_DEFAULT >> 8;
+    __asm__ volatile("fninit");
+}
+
+void vcpu_fpu_image(const struct vcpu *c, uint8_t out[512])
+{
+    uint8_t img[512] __attribute__((aligned(16)));
+
+    __asm__ volatile("fxsave64 %0" : "=m"(img));
+    memcpy(img + FXSAVE_MXCSR, c->fxsave + FXSAVE_MXCSR, 4);
+    memcpy(img + FXSAVE_XMM, c->fxsave + FXSAVE_XMM, 8 * 16);
+    memset(img + FXSAVE_XMM + 8 * 16, 0, 512 - FXSAVE_XMM - 8 * 16);
+    memcpy(out, img, 512);
 }
 
 void vcpu_reset(struct vcpu *c)
@@ -146,37 +156,42 @@ static void dump_seg(const struct vcpu *c, FILE *f, const char *name, const stru
     fputc('\n', f);
 }
 
-static uint16_t fx16(const struct vcpu *c, int off)
+static uint16_t fx16(const uint8_t *fx, int off)
 {
-    return (uint16_t)(c->fxsave[off] | c->fxsave[off + 1] << 8);
+    return (uint16_t)(fx[off] | fx[off + 1] << 8);
 }
 
-static uint32_t fx32(const struct vcpu *c, int off)
+static uint32_t fx32(const uint8_t *fx, int off)
 {
-    return (uint32_t)fx16(c, off) | (uint32_t)fx16(c, off + 2) << 16;
+    return (uint32_t)fx16(fx, off) | (uint32_t)fx16(fx, off + 2) << 16;
 }
 
 static void dump_fpu(const struct vcpu *c, FILE *f)
 {
-    uint16_t fsw = fx16(c, 2);
-    uint8_t ftw_abridged = c->fxsave[4];
+    uint8_t fx[512];
+    uint16_t fsw;
+    uint8_t ftw_abridged;
     int i;
 
+    vcpu_fpu_image(c, fx);
+    fsw = fx16(fx, 2);
+    ftw_abridged = fx[4];
+
     /* QEMU prints one bit per register, set when it holds a value: the abridged tag. */
-    fprintf(f, "FCW=%04x FSW=%04x [ST=%d] FTW=%02x MXCSR=%08x\n", fx16(c, 0), fsw, (fsw >> 11) & 7,
-            ftw_abridged, fx32(c, 24));
+    fprintf(f, "FCW=%04x FSW=%04x [ST=%d] FTW=%02x MXCSR=%08x\n", fx16(fx, 0), fsw, (fsw >> 11) & 7,
+            ftw_abridged, fx32(fx, 24));
     for (i = 0; i < 8; i++) {
         int off = 32 + 16 * i;
-        uint64_t mant = (uint64_t)fx32(c, off) | (uint64_t)fx32(c, off + 4) << 32;
+        uint64_t mant = (uint64_t)fx32(fx, off) | (uint64_t)fx32(fx, off + 4) << 32;
 
-        fprintf(f, "FPR%d=%016llx %04x", i, (unsigned long long)mant, fx16(c, off + 8));
+        fprintf(f, "FPR%d=%016llx %04x", i, (unsigned long long)mant, fx16(fx, off + 8));
         fputc((i & 1) ? '\n' : ' ', f);
     }
     for (i = 0; i < 8; i++) {
         int off = 160 + 16 * i;
 
-        fprintf(f, "XMM%02d=%08x%08x%08x%08x", i, fx32(c, off + 12), fx32(c, off + 8),
-                fx32(c, off + 4), fx32(c, off));
+        fprintf(f, "XMM%02d=%08x%08x%08x%08x", i, fx32(fx, off + 12), fx32(fx, off + 8),
+                fx32(fx, off + 4), fx32(fx, off));
         fputc((i & 1) ? '\n' : ' ', f);
     }
 }

@@ -169,8 +169,16 @@ struct vcpu {
     uint32_t fault_linear;
     uint32_t fault_is_write;
 
-    /* x87/MMX/SSE state while the monitor runs (FXSAVE image). */
+    /* The guest's SSE state while the monitor runs, in FXSAVE layout: MXCSR and XMM0-7 only.
+     * The x87/MMX part of the guest's state stays in the host FPU, which the monitor never
+     * uses (bt/stubs.c); vcpu_fpu_image() gives the whole image. */
     uint8_t fxsave[512] __attribute__((aligned(64)));
+};
+
+enum {
+    FXSAVE_MXCSR = 24,  /* offsets in the FXSAVE image */
+    FXSAVE_XMM = 160,
+    MXCSR_DEFAULT = 0x1f80,
 };
 
 /* Full guest EFLAGS from the host image and the virtual system bits. */
@@ -197,5 +205,8 @@ static inline unsigned vcpu_cpl(const struct vcpu *c)
 void vcpu_reset(struct vcpu *c);
 void vcpu_load_flat32(struct vcpu *c); /* flat 4 GiB protected-mode segments, as Multiboot leaves them */
 void vcpu_dump(const struct vcpu *c, FILE *f);
+/* The guest's whole x87/MMX/SSE state as FXSAVE stores it: the x87 part read from the host
+ * FPU, MXCSR and XMM0-7 from c->fxsave. Only the vCPU's thread, outside the TC, may ask. */
+void vcpu_fpu_image(const struct vcpu *c, uint8_t out[512]);
 
 #endif

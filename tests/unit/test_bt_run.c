@@ -409,6 +409,69 @@ START_TEST(a20_gate_wraps_the_hma)
 }
 END_TEST
 
+START_TEST(fpu_state_survives_exits)
+{
+    /* Only XMM0-7 and MXCSR are saved at an exit; the x87 registers stay in the host FPU
+     * while the monitor runs (bt/stubs.c). Set all of it, leave the TC several ways (CPUID
+     * and OUT are callouts, the loop runs out of budget), and FXSAVE what the guest sees. */
+    static const uint8_t code[] = {
+        0xdb, 0xe3,                                     /* fninit */
+        0xd9, 0xe8,                                     /* fld1 */
+        0xd9, 0xeb,                                     /* fldpi */
+        0xd9, 0x2d, 0x00, 0x00, 0x20, 0x00,             /* fldcw [DATA] */
+        0x0f, 0x10, 0x05, 0x00, 0x01, 0x20, 0x00,       /* movups xmm0, [DATA+0x100] */
+        0x0f, 0x10, 0x0d, 0x10, 0x01, 0x20, 0x00,       /* movups xmm1, [DATA+0x110] */
+        0x0f, 0x10, 0x15, 0x20, 0x01, 0x20, 0x00,       /* ... */
+        0x0f, 0x10, 0x1d, 0x30, 0x01, 0x20, 0x00,
+        0x0f, 0x10, 0x25, 0x40, 0x01, 0x20, 0x00,
+        0x0f, 0x10, 0x2d, 0x50, 0x01, 0x20, 0x00,
+        0x0f, 0x10, 0x35, 0x60, 0x01, 0x20, 0x00,
+        0x0f, 0x10, 0x3d, 0x70, 0x01, 0x20, 0x00,       /* movups xmm7, [DATA+0x170] */
+        0x0f, 0xae, 0x15, 0x04, 0x00, 0x20, 0x00,       /* ldmxcsr [DATA+4] */
+        0x0f, 0xa2,                                     /* cpuid */
+        0xe6, 0x80,                                     /* out 0x80, al */
+        0xb9, 0x00, 0x00, 0x40, 0x00,                   /* mov ecx, 0x400000 */
+        0xe2, 0xfe,                                     /* loop $ (budget exits) */
+        0x0f, 0xa2,                                     /* cpuid */
+        0x0f, 0xae, 0x05, 0x00, 0x04, 0x20, 0x00,       /* fxsave [DATA+0x400] */
+        0xf4};
+    static const uint8_t pi80[10] = {0x35, 0xc2, 0x68, 0x21, 0xa2, 0xda, 0x0f, 0xc9, 0x00, 0x40};
+    static const uint8_t one80[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+    const uint8_t *saved = fx->ram + DATA + 0x400;
+    uint8_t image[512];
+    uint32_t host_mxcsr;
+
+    *(uint32_t *)(fx->ram + DATA) = 0x027f;     /* FCW: 53-bit precision */
+    *(uint32_t *)(fx->ram + DATA + 4) = 0x2f80; /* MXCSR: round down, precision unmasked */
+    for (int i = 0; i < 128; i++)
+        fx->ram[DATA + 0x100 + i] = (uint8_t)(i * 7 + 3);
+    memcpy(fx->ram + CODE, code, sizeof(code));
+    fx->cpu->eip = CODE;
+    fx->cpu->gpr[R_ESP] = STACK;
+    fx->cpu->cr4 |= CR4_OSFXSR;
+    ck_assert_int_eq(machine__run(fx), RUN_HALTED);
+    ck_assert_uint_gt(stats.bt_budget_exits, 0);
+
+    ck_assert_uint_eq(saved[0] | saved[1] << 8, 0x027f);                /* FCW */
+    ck_assert_uint_eq((saved[2] | saved[3] << 8) >> 11 & 7, 6);         /* TOP: two pushed */
+    ck_assert_uint_eq(saved[4], 0xc0);                                  /* ST0, ST1 in use */
+    ck_assert_mem_eq(saved + 32, pi80, 10);
+    ck_assert_mem_eq(saved + 48, one80, 10);
+    ck_assert_uint_eq(*(const uint32_t *)(saved + 24), 0x2f80);
+    ck_assert_mem_eq(saved + 160, fx->ram + DATA + 0x100, 128);
+
+    /* The monitor itself runs with the default MXCSR, and sees the same state as the guest. */
+    __asm__ volatile("stmxcsr %0" : "=m"(host_mxcsr));
+    ck_assert_uint_eq(host_mxcsr, 0x1f80);
+    vcpu_fpu_image(fx->cpu, image);
+    ck_assert_mem_eq(image, saved, 24);
+    ck_assert_mem_eq(image + 24, saved + 24, 4);
+    for (int i = 0; i < 8; i++) /* (bytes 10-15 of each register's slot are reserved) */
+        ck_assert_mem_eq(image + 32 + 16 * i, saved + 32 + 16 * i, 10);
+    ck_assert_mem_eq(image + 160, saved + 160, 128);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bt/run");
@@ -420,6 +483,7 @@ static Suite *suite(void)
     tcase_add_test(tc, loop_with_chaining);
     tcase_add_test(tc, endbr_is_a_nop);
     tcase_add_test(tc, a20_gate_wraps_the_hma);
+    tcase_add_test(tc, fpu_state_survives_exits);
     tcase_add_test(tc, budget_exits_keep_state);
     tcase_add_test(tc, call_ret_push_pop);
     tcase_add_test(tc, indirect_branches_keep_flags);
