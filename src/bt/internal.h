@@ -269,6 +269,7 @@ uint8_t *emit_selfcheck(struct build *b, const uint8_t *bytes, const uint32_t *l
 void emit_stale_stub(struct build *b, uint8_t **sites, int nsites, uint32_t eip);
 void emit_popf(struct build *b, const struct dinsn *d);
 void emit_pushf(struct build *b, const struct dinsn *d);
+void emit_rdtsc(struct build *b, const struct dinsn *d);
 int string_src_seg(const struct dinsn *d);
 
 /* Re-emit d as the same host instruction (registers mapped, memory through the window).

@@ -481,6 +481,37 @@ void emit_popf(struct build *b, const struct dinsn *d)
     patch_rel32(done, e->p);
 }
 
+/* RDTSC where the guest's TSC is the host's plus tsc_offset (monitor/vtime.c): EDX:EAX =
+ * host TSC + offset, flags kept on the host stack. Above CPL 0, CR4.TSD sends it to the
+ * callout, which raises #GP. */
+void emit_rdtsc(struct build *b, const struct dinsn *d)
+{
+    struct emitter *e = &b->x.e;
+    uint8_t *slow = NULL, *done;
+
+    emit_pushfq(e);
+    if ((b->x.mode >> MODE_CPL_SHIFT) & 3) {
+        emit_op_mem(e, false, (const uint8_t[]){0xf7}, 1, 0, H_R15, OFF(cr4)); /* test */
+        emit4(e, CR4_TSD);
+        slow = jcc_fwd(e, 0x5); /* jne */
+    }
+    emit_bytes(e, (const uint8_t[]){0x0f, 0x31}, 2);             /* rdtsc */
+    emit_bytes(e, (const uint8_t[]){0x48, 0xc1, 0xe2, 0x20}, 4); /* shl rdx, 32 */
+    emit_bytes(e, (const uint8_t[]){0x48, 0x09, 0xd0}, 3);       /* or rax, rdx */
+    emit_op_mem(e, true, (const uint8_t[]){0x03}, 1, H_RAX, H_R15, OFF(tsc_offset)); /* add */
+    emit_bytes(e, (const uint8_t[]){0x48, 0x89, 0xc2}, 3);       /* mov rdx, rax */
+    emit_bytes(e, (const uint8_t[]){0x48, 0xc1, 0xea, 0x20}, 4); /* shr rdx, 32 */
+    emit_bytes(e, (const uint8_t[]){0x89, 0xc0}, 2);             /* mov eax, eax */
+    emit_popfq(e);
+    if (!slow)
+        return;
+    done = jmp_fwd(e);
+    patch_rel32(slow, e->p);
+    emit_popfq(e);
+    emit_callout(b, d, CALLOUT_RDTSC, true);
+    patch_rel32(done, e->p);
+}
+
 #define MEMO(f) ((int32_t)(offsetof(struct vcpu, seg_memo) + offsetof(struct seg_memo, f)))
 
 /* R8D = the 16-bit selector operand op (a register or memory), zero-extended. */

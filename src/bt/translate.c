@@ -33,6 +33,7 @@
 #include "monitor/log.h"
 #include "monitor/machine.h"
 #include "monitor/stats.h"
+#include "monitor/vtime.h"
 
 #define OFF(f) ((int32_t)offsetof(struct vcpu, f))
 #define FLAGS_ALL (EFL_STATUS)
@@ -613,7 +614,10 @@ static bool emit_insn(struct build *b, const struct dinsn *d, enum kind k)
         emit_cli(b);
         return true;
     case K_RDTSC:
-        emit_callout(b, d, CALLOUT_RDTSC, true);
+        if (vtime__tsc_is_host())
+            emit_rdtsc(b, d);
+        else
+            emit_callout(b, d, CALLOUT_RDTSC, true);
         return true;
     case K_PUSHF:
         emit_pushf(b, d);

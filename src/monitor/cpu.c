@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "monitor/cpuid.h"
+#include "monitor/vtime.h"
 
 /* Descriptor bits 40..55 (struct segment.flags) for the states set here. */
 #define SEG_REAL_CODE 0x009b /* P, S, code, readable, accessed */
@@ -66,6 +67,7 @@ void vcpu_reset(struct vcpu *c)
     c->host_rsp = host_rsp;
     c->lookup = lookup;
     reset_fpu(c);
+    c->tsc_offset = 0 - vtime__tsc_reference(); /* the TSC counts from 0 */
 
     c->gpr[R_EDX] = CPUID_SIGNATURE; /* EDX holds the processor signature after RESET */
     c->rflags = 0x202;               /* guest EFLAGS = 0x00000002 */

@@ -150,7 +150,7 @@ struct vcpu {
     uint64_t misc_enable;
     uint64_t pat;
     uint64_t mtrr_cap, mtrr_def_type, mtrr_fixed[11], mtrr_var[16];
-    uint64_t tsc_offset;   /* guest TSC = virtual clock + tsc_offset */
+    uint64_t tsc_offset;   /* guest TSC = vtime__tsc_reference() + tsc_offset */
 
     /* Pending external events, set by other threads with atomics. */
     uint32_t pending_irq;

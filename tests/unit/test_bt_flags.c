@@ -11,6 +11,7 @@
 #include "fixture.h"
 #include "monitor/cpu.h"
 #include "monitor/stats.h"
+#include "monitor/vtime.h"
 
 #include <Zydis/Zydis.h>
 
@@ -322,6 +323,62 @@ START_TEST(control_register_reads_run_inline)
 }
 END_TEST
 
+/* Where the guest's TSC is the host's plus an offset, RDTSC runs inline: EDX:EAX is the
+ * offset TSC (it moves forward, it follows WRMSR's offset), flags are kept, no exit. */
+START_TEST(rdtsc_runs_inline_with_the_offset)
+{
+    uint64_t rdtsc0 = stats.cpu_rdtsc, a, b;
+
+    vtime__set_tsc(fx, 1ull << 40);
+    RUN(0xf9,                       /* stc */
+        0x0f, 0x31,                 /* rdtsc */
+        0x89, 0xc6,                 /* mov esi, eax */
+        0x89, 0xd7,                 /* mov edi, edx */
+        0x0f, 0x31,                 /* rdtsc */
+        0x0f, 0x92, 0xc3,           /* setc bl */
+        0xf4);
+    a = (uint64_t)reg(R_EDI) << 32 | reg(R_ESI);
+    b = (uint64_t)reg(R_EDX) << 32 | reg(R_EAX);
+    ck_assert_uint_ge(a, 1ull << 40);
+    ck_assert_uint_lt(a, (1ull << 40) + 100000000000ull); /* under a minute at 1.6 GHz */
+    ck_assert_uint_gt(b, a);
+    ck_assert_uint_le(b, vtime__tsc(fx));
+    ck_assert_uint_eq(reg(R_EBX) & 0xff, 1);
+    if (vtime__tsc_is_host())
+        ck_assert_uint_eq(stats.cpu_rdtsc, rdtsc0); /* (the callout counts each) */
+    else
+        ck_assert_uint_eq(stats.cpu_rdtsc, rdtsc0 + 2);
+}
+END_TEST
+
+/* Above CPL 0 with CR4.TSD set, the inline RDTSC leaves for the callout, which raises #GP:
+ * with no handler (vector 13's gate is empty) that ends in a triple fault, at the RDTSC
+ * and with EAX untouched. Without TSD it runs, and the fault is the HLT's. */
+START_TEST(rdtsc_at_cpl3_honours_tsd)
+{
+    static const uint8_t code[] = {0xb8, 0x34, 0x12, 0, 0, /* mov eax, 0x1234 */
+                                   0x0f, 0x31,             /* rdtsc */
+                                   0xf4};                  /* hlt: #GP at CPL 3 */
+    struct vcpu *c = fx->cpu;
+
+    for (int tsd = 1; tsd >= 0; tsd--) {
+        c->cr4 = tsd ? CR4_TSD : 0;
+        c->seg[SEG_CS] = (struct segment){.base = 0, .limit = 0xffffffff, .sel = 0x1b,
+                                          .flags = 0xcffb};
+        c->seg[SEG_SS] = (struct segment){.base = 0, .limit = 0xffffffff, .sel = 0x23,
+                                          .flags = 0xcff3};
+        ck_assert_int_eq(run(code, sizeof(code)), RUN_RESET);
+        if (tsd) {
+            ck_assert_uint_eq(reg(R_EAX), 0x1234);
+            ck_assert_uint_eq(c->eip, code_at - 0x1000 + 5);
+        } else {
+            ck_assert_uint_ne(reg(R_EAX), 0x1234);
+            ck_assert_uint_eq(c->eip, code_at - 0x1000 + 7);
+        }
+    }
+}
+END_TEST
+
 /* FS and GS are never keyed as flat: a block switching FS between a based segment and
  * null goes on, and every fs: access uses the base loaded just before it. */
 START_TEST(fs_bases_change_inside_a_block)
@@ -391,6 +448,8 @@ static Suite *suite(void)
     tcase_add_test(tc, segment_load_sees_a_changed_descriptor);
     tcase_add_test(tc, verw_runs_inline_and_sees_a_changed_descriptor);
     tcase_add_test(tc, control_register_reads_run_inline);
+    tcase_add_test(tc, rdtsc_runs_inline_with_the_offset);
+    tcase_add_test(tc, rdtsc_at_cpl3_honours_tsd);
     suite_add_tcase(s, tc);
     return s;
 }
