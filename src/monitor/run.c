@@ -78,14 +78,17 @@ static int raise_exc(struct machine *m, const struct interp_exc *e)
 static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
 {
     struct vcpu *c = m->cpu;
-    ZydisDecodedInstruction in;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    ZydisDecodedInstruction decoded;
+    ZydisDecodedOperand decoded_ops[ZYDIS_MAX_OPERAND_COUNT];
+    const ZydisDecodedInstruction *in = &decoded;
+    const ZydisDecodedOperand *ops = decoded_ops;
     struct interp_exc exc = {.vector = -1};
     uint8_t bytes[15];
     struct mem_fault f;
     char text[96];
     int st;
     uint32_t next;
+    ZydisMnemonic mnem;
 
     *fell_through = false;
     switch (c->exit_arg) {
@@ -140,10 +143,12 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
         break;
     }
     if (c->exit_arg >= CALLOUT_DECODED) {
+        /* (pointers into the block's record: copying the decoded instruction and its
+         * operands, about 1 KiB, was most of a callout's time in C) */
         const void *pin, *pops;
         bt__callout_insn(c->exit_arg, &pin, &pops);
-        in = *(const ZydisDecodedInstruction *)pin;
-        memcpy(ops, pops, sizeof(ops));
+        in = pin;
+        ops = pops;
     } else {
         if (mem__lin_read_buf(m, c->seg[SEG_CS].base + c->eip, bytes, sizeof(bytes), &f) < 0) {
             exc.vector = f.vector;
@@ -157,30 +162,32 @@ static int run_callout_how(struct machine *m, bool *fell_through, bool strict)
             ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
         else
             ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
-        if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, bytes, sizeof(bytes), &in, ops))) {
+        if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, bytes, sizeof(bytes), &decoded, decoded_ops))) {
             exc.vector = 6;
             return raise_exc(m, &exc);
         }
     }
-    if (in.mnemonic < STATS_MAX_CALLOUT)
-        stats.callouts_by_mnemonic[in.mnemonic]++;
-    next = c->eip + in.length;
+    mnem = in->mnemonic;
+    if (mnem < STATS_MAX_CALLOUT)
+        stats.callouts_by_mnemonic[mnem]++;
+    next = c->eip + in->length;
     if (!(c->seg[SEG_CS].flags & SEGF_DB))
         next &= 0xffff;
-    uint64_t accesses = m->monitor_accesses;
-    st = sys__exec(m, &in, ops, &exc);
+    uint64_t accesses = m->monitor_accesses, gen = bt__generation(m);
+    st = sys__exec(m, in, ops, &exc);
     if (st == INTERP_UNSUPPORTED)
-        st = interp__exec(m, &in, ops, &exc);
-    if (c->exit_arg >= CALLOUT_DECODED && st == INTERP_OK)
+        st = interp__exec(m, in, ops, &exc);
+    /* (a flush, as a debug-register write makes, has freed the block's record) */
+    if (c->exit_arg >= CALLOUT_DECODED && st == INTERP_OK && bt__generation(m) == gen)
         bt__callout_done(m, c->exit_arg, m->monitor_accesses != accesses);
-    if (st == INTERP_OK && (in.mnemonic == ZYDIS_MNEMONIC_IRETD || in.mnemonic == ZYDIS_MNEMONIC_IRET))
+    if (st == INTERP_OK && (mnem == ZYDIS_MNEMONIC_IRETD || mnem == ZYDIS_MNEMONIC_IRET))
         mmu__refault(m);
     switch (st) {
     case INTERP_OK:
         *fell_through = c->eip == next;
         /* Software interrupts enter their handler with TF clear and take no step trap. */
-        c->step_done = in.mnemonic != ZYDIS_MNEMONIC_INT && in.mnemonic != ZYDIS_MNEMONIC_INT3 &&
-                       in.mnemonic != ZYDIS_MNEMONIC_INTO && in.mnemonic != ZYDIS_MNEMONIC_INT1;
+        c->step_done = mnem != ZYDIS_MNEMONIC_INT && mnem != ZYDIS_MNEMONIC_INT3 &&
+                       mnem != ZYDIS_MNEMONIC_INTO && mnem != ZYDIS_MNEMONIC_INT1;
         return -1;
     case INTERP_EXCEPTION:
         return raise_exc(m, &exc);

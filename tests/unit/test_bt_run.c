@@ -472,6 +472,23 @@ START_TEST(fpu_state_survives_exits)
 }
 END_TEST
 
+START_TEST(debug_register_write_flushes_mid_block)
+{
+    /* MOV DR7 is a callout that flushes the TC (translations carry the breakpoint checks),
+     * freeing the record of the very instruction being run: the run loop must not touch it
+     * after it (the sanitizer build would see a read of freed memory). */
+    uint64_t flushes = stats.bt_tc_flushes;
+
+    RUN(0xb8, 0x00, 0x04, 0, 0,   /* mov eax, 0x400 */
+        0x0f, 0x23, 0xf8,         /* mov dr7, eax */
+        0xbb, 5, 0, 0, 0,         /* mov ebx, 5 */
+        0x0f, 0x23, 0xf8,         /* mov dr7, eax */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EBX), 5);
+    ck_assert_uint_ge(stats.bt_tc_flushes, flushes + 2);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("bt/run");
@@ -484,6 +501,7 @@ static Suite *suite(void)
     tcase_add_test(tc, endbr_is_a_nop);
     tcase_add_test(tc, a20_gate_wraps_the_hma);
     tcase_add_test(tc, fpu_state_survives_exits);
+    tcase_add_test(tc, debug_register_write_flushes_mid_block);
     tcase_add_test(tc, budget_exits_keep_state);
     tcase_add_test(tc, call_ret_push_pop);
     tcase_add_test(tc, indirect_branches_keep_flags);
