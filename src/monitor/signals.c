@@ -42,8 +42,11 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
     }
     if (fixup >= 0 && fixup < 8)
         g[greg_of_host[fixup]] = g[REG_R9];
-    else if (fixup == -2)
-        g[REG_RDI] -= (greg_t)m->cpu->window; /* inline string instruction: RDI was rebased */
+    else if (fixup == -2) {
+        /* inline string instruction: RSI and RDI were rebased */
+        g[REG_RDI] -= (greg_t)m->cpu->window;
+        g[REG_RSI] -= (greg_t)m->cpu->window;
+    }
     else if (fixup == -3)
         g[REG_EFL] = *(greg_t *)g[REG_RSP]; /* inline PUSHF: the guest's flags are on the stack */
     m->cpu->eip = eip;

@@ -264,6 +264,49 @@ START_TEST(string_ops_cannot_leave_the_window)
 }
 END_TEST
 
+START_TEST(string_source_cannot_leave_the_window)
+{
+    /* Break-out attempt through the source, which the host addresses as the window base
+     * plus ESI: REP MOVSD from just below 4 GiB for 96 KiB. The guest's source wraps to 0;
+     * the inline path must hand this to the interpreter rather than read past the guard. */
+    *(uint32_t *)(fx->ram + 0xfffc) = 0xcafef00d;
+    RUN(0xbe, 0x00, 0x80, 0xff, 0xff,       /* mov esi, 0xffff8000 */
+        0xbf, 0x00, 0x00, 0x40, 0x00,       /* mov edi, 0x400000 */
+        0xb9, 0x00, 0x60, 0x00, 0x00,       /* mov ecx, 0x6000 dwords */
+        0xf3, 0xa5,                         /* rep movsd */
+        0xf4);
+    ck_assert_uint_eq(reg(R_ECX), 0);
+    ck_assert_uint_eq(reg(R_ESI), 0x10000);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0x400000 + 0x8000 + 0xfffc), 0xcafef00d);
+}
+END_TEST
+
+START_TEST(string_source_fault_midway_resumes_in_c)
+{
+    /* REP MOVSD whose source runs off the end of RAM into unassigned space: the host copies
+     * the first dwords, faults on the third, and the interpreter finishes from there, so
+     * the handler must have taken the window base back off RSI as well as RDI. */
+    const uint32_t end = (uint32_t)fx->ram_size;
+
+    *(uint32_t *)(fx->ram + end - 8) = 0x11111111;
+    *(uint32_t *)(fx->ram + end - 4) = 0x22222222;
+    memcpy(fx->ram + CODE + 0x100, &end, 4);
+    RUN(0x8b, 0x35, 0x00, 0x01, 0x10, 0x00, /* mov esi, [CODE+0x100] */
+        0x83, 0xee, 0x08,                   /* sub esi, 8 */
+        0xbf, 0x00, 0x00, 0x20, 0x00,       /* mov edi, DATA */
+        0xb9, 0x04, 0, 0, 0,                /* mov ecx, 4 */
+        0xf3, 0xa5,                         /* rep movsd */
+        0xf4);
+    ck_assert_uint_eq(reg(R_ECX), 0);
+    ck_assert_uint_eq(reg(R_ESI), end + 8);
+    ck_assert_uint_eq(reg(R_EDI), DATA + 16);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + DATA), 0x11111111);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + DATA + 4), 0x22222222);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + DATA + 8), 0xffffffffu);
+    ck_assert_uint_eq(*(uint32_t *)(fx->ram + DATA + 12), 0xffffffffu);
+}
+END_TEST
+
 START_TEST(string_ops_downward_across_zero)
 {
     RUN(0xbf, 0x10, 0, 0, 0,                /* mov edi, 0x10 */
@@ -516,6 +559,8 @@ static Suite *suite(void)
     tcase_add_test(tc, stale_reverse_map_does_not_expose_zeros);
     tcase_add_test(tc, page_written_while_executed_self_checks);
     tcase_add_test(tc, string_ops_cannot_leave_the_window);
+    tcase_add_test(tc, string_source_cannot_leave_the_window);
+    tcase_add_test(tc, string_source_fault_midway_resumes_in_c);
     tcase_add_test(tc, string_ops_downward_across_zero);
     suite_add_tcase(s, tc);
     return s;
