@@ -239,7 +239,16 @@ struct build {
     bool selfcheck;      /* the page is written while executed: compare the bytes on entry */
 };
 
+/* What the budget check must keep of the guest's flags where it is placed. */
+enum budget_save {
+    SAVE_NONE,  /* no flag is live there */
+    SAVE_CF,    /* only CF (INC and DEC leave it): SETC before, ADD 0xFF back after */
+    SAVE_ALL,   /* PUSHFQ/POPFQ: POPFQ alone costs more than the rest of a short block */
+};
+
 /* sequences.c */
+void emit_budget(struct build *b, enum budget_save save, uint8_t **stub_jcc);
+void emit_budget_stub(struct build *b, uint8_t *jcc_site, uint32_t eip, enum budget_save save);
 void add_exit(struct build *b, uint8_t *site, uint32_t target);
 void emit_exit_jmp(struct build *b, uint32_t target);
 void emit_exit_jcc(struct build *b, int cc, uint32_t target);

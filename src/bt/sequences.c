@@ -779,3 +779,41 @@ void emit_stale_stub(struct build *b, uint8_t **sites, int nsites, uint32_t eip)
     emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
     emit_jmp(e, b->x.bt->exit_common);
 }
+
+/* ---- The budget check (translate.c places it) ---- */
+
+static void restore_flags(struct emitter *e, enum budget_save save)
+{
+    if (save == SAVE_ALL)
+        emit_popfq(e);
+    else if (save == SAVE_CF)
+        emit_bytes(e, (const uint8_t[]){0x41, 0x80, 0xc2, 0xff}, 4); /* add r10b, 0xff */
+}
+
+void emit_budget(struct build *b, enum budget_save save, uint8_t **stub_jcc)
+{
+    struct emitter *e = &b->x.e;
+
+    if (save == SAVE_ALL)
+        emit_pushfq(e);
+    else if (save == SAVE_CF)
+        emit_bytes(e, (const uint8_t[]){0x41, 0x0f, 0x92, 0xc2}, 4); /* setc r10b */
+    /* sub qword [r15 + budget], n */
+    emit_op_mem(e, true, (const uint8_t[]){0x81}, 1, 5, H_R15, OFF(budget));
+    emit4(e, (uint32_t)b->n);
+    *stub_jcc = emit_jcc(e, 0x8, e->p); /* js stub */
+    restore_flags(e, save);
+}
+
+void emit_budget_stub(struct build *b, uint8_t *jcc_site, uint32_t eip,
+                             enum budget_save save)
+{
+    struct emitter *e = &b->x.e;
+
+    patch_rel32(jcc_site, e->p);
+    restore_flags(e, save);
+    emit_store_imm(e, false, H_R15, OFF(eip), eip);
+    emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_BUDGET);
+    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
+    emit_jmp(e, b->x.bt->exit_common);
+}

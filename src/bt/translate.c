@@ -14,8 +14,9 @@
  *                at the next instruction's host code.
  *
  * Each block has one budget check, placed before the first instruction at
- * which no guest flag is live, so it needs no flag save; only blocks that
- * never kill the flags pay for PUSHFQ/POPFQ around it.
+ * which no guest flag is live, so it needs no flag save; failing that, where
+ * only CF is (SETC/ADD keep it); only blocks that never kill the flags pay for
+ * PUSHFQ/POPFQ around it.
  *
  * 16-bit code is first normalized: its bytes are rewritten with the operand-
  * and address-size prefixes toggled and decoded again as 32-bit code, which
@@ -662,21 +663,6 @@ static void flag_use(const struct dinsn *d, enum kind k, uint32_t *rd, uint32_t 
     }
 }
 
-static void emit_budget(struct build *b, int at, bool save_flags, uint8_t **stub_jcc)
-{
-    struct emitter *e = &b->x.e;
-
-    if (save_flags)
-        emit_pushfq(e);
-    /* sub qword [r15 + budget], n */
-    emit_op_mem(e, true, (const uint8_t[]){0x81}, 1, 5, H_R15, OFF(budget));
-    emit4(e, (uint32_t)b->n);
-    *stub_jcc = emit_jcc(e, 0x8, e->p); /* js stub */
-    if (save_flags)
-        emit_popfq(e);
-    (void)at;
-}
-
 /* Does the instruction write memory (explicitly or, as PUSH and CALL do, implicitly)? */
 static bool writes_memory(const struct dinsn *d)
 {
@@ -685,19 +671,6 @@ static bool writes_memory(const struct dinsn *d)
             (d->ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
             return true;
     return false;
-}
-
-static void emit_budget_stub(struct build *b, uint8_t *jcc_site, uint32_t eip, bool save_flags)
-{
-    struct emitter *e = &b->x.e;
-
-    patch_rel32(jcc_site, e->p);
-    if (save_flags)
-        emit_popfq(e);
-    emit_store_imm(e, false, H_R15, OFF(eip), eip);
-    emit_store_imm(e, false, H_R15, OFF(exit_reason), EXIT_BUDGET);
-    emit_store_imm(e, true, H_R15, OFF(exit_pc), 0);
-    emit_jmp(e, b->x.bt->exit_common);
 }
 
 struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
@@ -791,17 +764,26 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
         }
     }
 
-    /* Budget check: before the first instruction where no flag is live. */
+    /* Budget check: before the first instruction where no flag is live; else before the
+     * first where only CF is (a loop closed by DEC/JNZ); else at the start, saving all. */
+    int cf_at = -1;
     live = FLAGS_ALL;
     for (int i = b->n - 1; i >= 0; i--) {
         flag_use(&b->d[i], kinds[i], &rd[i], &wr[i]);
         live = (live & ~wr[i]) | rd[i];
         if (live == 0)
             check_at = i;
+        else if (live == EFL_CF)
+            cf_at = i;
     }
-    bool save_flags = check_at < 0;
-    if (save_flags)
+    enum budget_save save = SAVE_NONE;
+    if (check_at < 0 && cf_at >= 0) {
+        check_at = cf_at;
+        save = SAVE_CF;
+    } else if (check_at < 0) {
         check_at = 0;
+        save = SAVE_ALL;
+    }
 
     /* Emit. */
     if ((size_t)(bt->tc_end - bt->tc_free) < BLOCK_MAX_HOST)
@@ -825,7 +807,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
         b->map[i].len = d->len;
         b->x.fixup_reg = -1;
         if (i == check_at)
-            emit_budget(b, i, save_flags, &budget_jcc);
+            emit_budget(b, save, &budget_jcc);
         if ((c->dr[7] & 0xff) && exec_breakpoint(c, cs_base + d->eip))
             emit_callout(b, d, CALLOUT_DB, true); /* a fault: before the instruction runs */
         fell_through = emit_insn(b, d, kinds[i]);
@@ -834,7 +816,7 @@ struct block *translate__block(struct machine *m, struct bt *bt, uint32_t phys,
     if (fell_through)
         emit_exit_jmp(b, eip);
     /* Stubs: the budget exit, the self-check's, then one per branch exit. */
-    emit_budget_stub(b, budget_jcc, b->d[check_at].eip, save_flags);
+    emit_budget_stub(b, budget_jcc, b->d[check_at].eip, save);
     if (nstale)
         emit_stale_stub(b, stale_sites, nstale, c->eip);
     for (int i = 0; i < b->nexits; i++) {

@@ -87,6 +87,37 @@ START_TEST(budget_exits_keep_state)
 }
 END_TEST
 
+START_TEST(budget_check_keeps_a_live_carry)
+{
+    /* In a loop of INC and DEC only CF is live at the budget check (both leave CF alone),
+     * which keeps it with SETC/ADD rather than PUSHF/POPF: CF set before the loop must
+     * come out set, and clear must come out clear, across the budget exits. */
+    for (int carry = 1; carry >= 0; carry--) {
+        uint64_t before = stats.bt_budget_exits;
+        uint8_t code[] = {(uint8_t)(carry ? 0xf9 : 0xf8), /* stc / clc */
+                          0xb9, 0x00, 0x00, 0x80, 0x00,   /* mov ecx, 0x800000 */
+                          0x31, 0xd2,                     /* xor edx, edx: CF = 0 */
+                          (uint8_t)(carry ? 0xf9 : 0xf8), /* stc / clc again */
+                          0x42,                           /* l: inc edx */
+                          0x49,                           /* dec ecx */
+                          0x75, 0xfc,                     /* jnz l */
+                          0x0f, 0x92, 0xc3,               /* setc bl */
+                          0xf4};
+        const uint32_t at = CODE + 0x1000 * (uint32_t)carry; /* (fresh code, no stale blocks) */
+        memcpy(fx->ram + at, code, sizeof(code));
+        fx->cpu->eip = at;
+        fx->cpu->gpr[R_ESP] = STACK;
+        fx->cpu->gpr[R_EBX] = 0x55;
+        fx->cpu->gpr[R_EDX] = 0;
+        fx->cpu->halted = false;
+        ck_assert_int_eq(machine__run(fx), RUN_HALTED);
+        ck_assert_uint_eq(reg(R_EDX), 0x800000);
+        ck_assert_uint_eq(reg(R_EBX) & 0xff, (unsigned)carry);
+        ck_assert_uint_gt(stats.bt_budget_exits, before);
+    }
+}
+END_TEST
+
 START_TEST(call_ret_push_pop)
 {
     RUN(0x6a, 0x05,             /* push 5 */
@@ -546,6 +577,7 @@ static Suite *suite(void)
     tcase_add_test(tc, fpu_state_survives_exits);
     tcase_add_test(tc, debug_register_write_flushes_mid_block);
     tcase_add_test(tc, budget_exits_keep_state);
+    tcase_add_test(tc, budget_check_keeps_a_live_carry);
     tcase_add_test(tc, call_ret_push_pop);
     tcase_add_test(tc, indirect_branches_keep_flags);
     tcase_add_test(tc, lookup_targets_64k_apart_both_stay);
