@@ -135,6 +135,7 @@ struct bt {
     uint8_t *exit_translate; /* sets EXIT_TRANSLATE, then exit_common */
     uint8_t *lookup;         /* inline indirect-branch lookup, target in R8D */
     uint8_t *lookup_miss;    /* table entries that are empty point here */
+    uint8_t *df_table;       /* 256 bytes: DF (0/1) of bits 8-15 of an RFLAGS image */
 
     struct block *hash[1u << BLOCK_HASH_BITS];
     struct block **blocks;   /* all blocks in TC order, for host PC -> block */

@@ -227,6 +227,27 @@ void emit_incdec(struct build *b, const struct dinsn *d)
     emit1(e, (uint8_t)(0xc0 | (d->in.mnemonic == ZYDIS_MNEMONIC_DEC) << 3 | (hr & 7)));
 }
 
+/* rel32 forward jumps inside a sequence: emit now, aim later. */
+static uint8_t *jcc_fwd(struct emitter *e, int cc)
+{
+    return emit_jcc(e, cc, e->p);
+}
+
+static uint8_t *jmp_fwd(struct emitter *e)
+{
+    return emit_jmp(e, e->p);
+}
+
+/* Go on when the high half of R10 is zero, else jump to the returned rel32 site. Uses
+ * RCX; touches no flag. */
+static uint8_t *emit_high_half_check(struct emitter *e)
+{
+    emit_bytes(e, (const uint8_t[]){0x49, 0x0f, 0xca}, 3); /* bswap r10 */
+    emit_bytes(e, (const uint8_t[]){0x44, 0x89, 0xd1}, 3); /* mov ecx, r10d */
+    emit_bytes(e, (const uint8_t[]){0xe3, 0x05}, 2);       /* jrcxz past the jmp */
+    return jmp_fwd(e);
+}
+
 /*
  * A string instruction run by the host: guest ESI/EDI/ECX are RSI/RDI/RCX already. Both
  * pointers are made host addresses by adding the window base, and taken back after. (Not
@@ -246,46 +267,52 @@ void emit_string(struct build *b, const struct dinsn *d)
                                  ZYDIS_ATTRIB_HAS_REPNE);
     bool src = string_src_seg(d) >= 0, dst = in->opcode != 0xac && in->opcode != 0xad;
     unsigned size = in->operand_width / 8, shift = size == 4 ? 2 : size == 2 ? 1 : 0;
-    uint8_t *down, *slow[4], *done;
+    uint8_t *up, *ok, *slow[4], *done;
     int nslow = 0;
 
-    /* Bounds check, with the guest's flags saved. */
-    emit_pushfq(e);
+    /* Bounds check, flag-free: the guest's flags stay in the host's (a POPF afterwards
+     * would cost more than a short string instruction). DF comes from a PUSHF image through
+     * a table (bt->df_table); a pointer is in range when the high half of its 64-bit end
+     * is zero, which BSWAP brings down for JRCXZ. R9 keeps the guest's RCX meanwhile. */
+    emit_mov_rr(e, true, T_SAVE, H_RCX);
     if (rep)
         emit_mov_rr(e, false, T_TMP, H_RCX);          /* r11 = ECX (zero-extended) */
     else
         emit_mov_ri(e, T_TMP, 1);
-    if (shift)
-        emit_bytes(e, (const uint8_t[]){0x49, 0xc1, 0xe3, (uint8_t)shift}, 4); /* shl r11, s */
-    emit_bytes(e, (const uint8_t[]){0xf7, 0x04, 0x24, 0x00, 0x04, 0x00, 0x00}, 7); /* test [rsp], DF */
-    down = emit_jcc(e, 0x5, e->p);                    /* jnz down */
-    emit_bytes(e, (const uint8_t[]){0x49, 0xb9, 0, 0, 0, 0, 1, 0, 0, 0}, 10); /* mov r9, 1<<32 */
-    for (int pass = 0; pass < 2; pass++) {
-        int reg = pass ? H_RSI : H_RDI;
-        if ((pass == 0 && !dst) || (pass == 1 && !src))
-            continue;
-        emit_mov_rr(e, false, T_ADDR, reg);           /* r10 = edi/esi */
-        emit_bytes(e, (const uint8_t[]){0x4d, 0x01, 0xda}, 3); /* add r10, r11 */
-        emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xca}, 3); /* cmp r10, r9 */
-        slow[nslow++] = emit_jcc(e, 0x7, e->p);       /* ja slow */
-    }
-    done = NULL;
-    uint8_t *ok = NULL;
-    emit1(e, 0xe9);                                   /* jmp ok */
-    ok = e->p;
-    emit4(e, 0);
-    patch_rel32(down, e->p);
+    if (shift)                                        /* lea r11, [r11 * size] */
+        emit_bytes(e, (const uint8_t[]){0x4e, 0x8d, 0x1c, (uint8_t)(shift << 6 | 0x1d), 0, 0, 0, 0},
+                   8);
+    emit_pushfq(e);
+    emit_bytes(e, (const uint8_t[]){0x0f, 0xb6, 0x4c, 0x24, 0x01}, 5); /* movzx ecx, [rsp+1] */
+    emit_bytes(e, (const uint8_t[]){0x48, 0x8d, 0x64, 0x24, 0x08}, 5); /* lea rsp, [rsp+8] */
+    emit_bytes(e, (const uint8_t[]){0x0f, 0xb6, 0x89}, 3);             /* movzx ecx, [rcx+tab] */
+    emit4(e, (uint32_t)(uint64_t)b->x.bt->df_table);
+    emit_bytes(e, (const uint8_t[]){0xe3, 0}, 2);                      /* jrcxz up */
+    up = e->p - 1;
+    /* DF set: [ptr - count*size + size, ptr + size) must not go below 0. */
+    emit_bytes(e, (const uint8_t[]){0x49, 0xf7, 0xd3}, 3);             /* not r11 */
     for (int pass = 0; pass < 2; pass++) {
         int reg = pass ? H_RSI : H_RDI;
         if ((pass == 0 && !dst) || (pass == 1 && !src))
             continue;
         emit_mov_rr(e, false, T_ADDR, reg);
-        emit_bytes(e, (const uint8_t[]){0x49, 0x83, 0xc2, (uint8_t)size}, 4); /* add r10, size */
-        emit_bytes(e, (const uint8_t[]){0x4d, 0x39, 0xda}, 3); /* cmp r10, r11 */
-        slow[nslow++] = emit_jcc(e, 0x2, e->p);       /* jb slow */
+        emit_bytes(e, (const uint8_t[]){0x4f, 0x8d, 0x54, 0x1a, (uint8_t)(size + 1)},
+                   5);                                /* lea r10, [r10 + ~r11 + size + 1] */
+        slow[nslow++] = emit_high_half_check(e);
+    }
+    ok = jmp_fwd(e);
+    *up = (uint8_t)(e->p - (up + 1));
+    /* DF clear: [ptr, ptr + count*size) must end by 4 GiB. */
+    for (int pass = 0; pass < 2; pass++) {
+        int reg = pass ? H_RSI : H_RDI;
+        if ((pass == 0 && !dst) || (pass == 1 && !src))
+            continue;
+        emit_mov_rr(e, false, T_ADDR, reg);
+        emit_bytes(e, (const uint8_t[]){0x4f, 0x8d, 0x14, 0x1a}, 4); /* lea r10, [r10 + r11] */
+        slow[nslow++] = emit_high_half_check(e);
     }
     patch_rel32(ok, e->p);
-    emit_popfq(e);
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
 
     /* The instruction itself. */
     emit_mov_rr(e, false, H_RSI, H_RSI);              /* zero-extend: the host uses RSI/RDI/RCX */
@@ -315,7 +342,7 @@ void emit_string(struct build *b, const struct dinsn *d)
     /* Slow path: the interpreter. */
     for (int i = 0; i < nslow; i++)
         patch_rel32(slow[i], e->p);
-    emit_popfq(e);
+    emit_mov_rr(e, true, H_RCX, T_SAVE);
     emit_callout(b, d, CALLOUT_INTERP, true);
     patch_rel32(done, e->p);
 }
@@ -398,16 +425,6 @@ void emit_cli(struct build *b)
     emit_popfq(e);
 }
 
-/* rel32 forward jumps inside a sequence: emit now, aim later. */
-static uint8_t *jcc_fwd(struct emitter *e, int cc)
-{
-    return emit_jcc(e, cc, e->p);
-}
-
-static uint8_t *jmp_fwd(struct emitter *e)
-{
-    return emit_jmp(e, e->p);
-}
 
 /* STI at CPL 0: set the virtual IF and note the shadow (an exit at sti_next is inside it:
  * the run loop then lets that instruction run first). With an interrupt waiting (and IF

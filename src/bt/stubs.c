@@ -136,6 +136,12 @@ void stubs__emit(struct bt *bt)
     bt->lookup = e.p;
     emit_lookup(&e, bt);
 
+    /* Data, not code: inline string instructions read DF through it without touching the
+     * flags (sequences.c). Below 2 GiB like the rest of the TC, so a disp32 reaches it. */
+    bt->df_table = e.p;
+    for (int i = 0; i < 256; i++)
+        emit1(&e, (uint8_t)((i >> 2) & 1)); /* RFLAGS bit 10 is bit 2 of its second byte */
+
     if (e.overflow)
         __builtin_trap(); /* TC_STUB_SIZE is far larger than the stubs */
     bt->tc_free = bt->tc + TC_STUB_SIZE;

@@ -39,13 +39,22 @@ int map_fixed(void *at, size_t len, int prot, int fd, off_t off)
     return p == MAP_FAILED ? -errno : 0;
 }
 
+/* (Re)reserve a window: PROT_NONE over the 4 GiB and the guard after it. The first time,
+ * a guard below the base is reserved too and never touched again, so that nothing that
+ * runs down from the window's start can reach whatever the host placed before it. */
 static int reserve(struct mmu *mmu, struct window *w)
 {
-    void *p = mmap(w->base, mmu->reserved, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (w->base ? MAP_FIXED : 0), -1, 0);
+    void *p;
+
+    if (w->base)
+        p = mmap(w->base, mmu->reserved, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    else
+        p = mmap(NULL, WINDOW_GUARD + mmu->reserved, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
-    w->base = p;
+    w->base = w->base ? p : (uint8_t *)p + WINDOW_GUARD;
     w->gen++;
     mmu->total_mapped -= w->mapped < mmu->total_mapped ? w->mapped : mmu->total_mapped;
     w->mapped = 0;
@@ -152,10 +161,10 @@ void mmu__destroy(struct machine *m)
         return;
     i440bx__set_pam_hook(m, NULL);
     if (mmu->phys.base)
-        munmap(mmu->phys.base, mmu->reserved);
+        munmap(mmu->phys.base - WINDOW_GUARD, WINDOW_GUARD + mmu->reserved);
     for (int i = 0; i < MMU_WINDOWS; i++) {
         if (mmu->win[i].base)
-            munmap(mmu->win[i].base, mmu->reserved);
+            munmap(mmu->win[i].base - WINDOW_GUARD, WINDOW_GUARD + mmu->reserved);
         free(mmu->win[i].present);
     }
     for (uint32_t i = 0; mmu->maps && mmu->deps && i <= mmu->ram_pages; i++) {

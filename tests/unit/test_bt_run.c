@@ -338,8 +338,40 @@ START_TEST(string_source_fault_midway_resumes_in_c)
 }
 END_TEST
 
+START_TEST(string_ops_downward_keep_the_flags)
+{
+    /* The inline bounds check reads DF and touches no flag: a downward REP MOVSD runs
+     * inline (no callout), copies from the top down, and leaves CF, ZF and PF as they were. */
+    uint64_t callouts = stats.exits_by_cause[EXIT_CALLOUT];
+
+    for (int i = 0; i < 16; i++)
+        fx->ram[DATA + i] = (uint8_t)(0xa0 + i);
+    RUN(0x31, 0xc0,                         /* xor eax, eax: ZF, PF */
+        0xf9,                               /* stc */
+        0xfd,                               /* std */
+        0xbe, 0x0c, 0x00, 0x20, 0x00,       /* mov esi, DATA+12 */
+        0xbf, 0x0c, 0x10, 0x20, 0x00,       /* mov edi, DATA+0x100c */
+        0xb9, 0x04, 0, 0, 0,                /* mov ecx, 4 */
+        0xf3, 0xa5,                         /* rep movsd */
+        0xfc,                               /* cld */
+        0x9c,                               /* pushfd */
+        0x5a,                               /* pop edx */
+        0xf4);
+    ck_assert_mem_eq(fx->ram + DATA + 0x1000, fx->ram + DATA, 16);
+    ck_assert_uint_eq(reg(R_ESI), DATA - 4);
+    ck_assert_uint_eq(reg(R_EDI), DATA + 0x1000 - 4);
+    ck_assert_uint_eq(reg(R_EDX) & 0x45, 0x45); /* CF, PF, ZF */
+    ck_assert_uint_eq(stats.exits_by_cause[EXIT_CALLOUT], callouts + 1); /* the HLT only */
+}
+END_TEST
+
 START_TEST(string_ops_downward_across_zero)
 {
+    /* The inline check must see the wrap below 0 and hand it to the interpreter before
+     * the host touches anything: no host fault (one below the window would be a breach
+     * that only the guard region stops). */
+    uint64_t faults = stats.cpu_host_faults;
+
     RUN(0xbf, 0x10, 0, 0, 0,                /* mov edi, 0x10 */
         0xb9, 0x08, 0, 0, 0,                /* mov ecx, 8 */
         0xb8, 0x78, 0x56, 0x34, 0x12,       /* mov eax, 0x12345678 */
@@ -350,6 +382,7 @@ START_TEST(string_ops_downward_across_zero)
     ck_assert_uint_eq(reg(R_EDI), 0xfffffff0u);
     ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0), 0x12345678);
     ck_assert_uint_eq(*(uint32_t *)(fx->ram + 0x10), 0x12345678);
+    ck_assert_uint_eq(stats.cpu_host_faults, faults);
 }
 END_TEST
 
@@ -594,6 +627,7 @@ static Suite *suite(void)
     tcase_add_test(tc, string_source_cannot_leave_the_window);
     tcase_add_test(tc, string_source_fault_midway_resumes_in_c);
     tcase_add_test(tc, string_ops_downward_across_zero);
+    tcase_add_test(tc, string_ops_downward_keep_the_flags);
     suite_add_tcase(s, tc);
     return s;
 }
