@@ -130,7 +130,9 @@ __asm__(".text\n"
         "    popfl\n"
         "    pushfl\n"
         "    popl " R(40) "\n"
-        "    pushl $0x47ed7\n" /* AC, NT, IOPL 3, OF, DF, SF, ZF, AF, PF, CF */
+        /* AC, NT, IOPL 3, OF, DF, SF, ZF, AF, PF, CF; not IF: under QEMU the firmware's
+         * timer interrupt would come in, to no handler (1 run in 10 failed so) */
+        "    pushl $0x47cd7\n"
         "    popfl\n"
         "    pushfl\n"
         "    popl " R(41) "\n"
@@ -260,7 +262,7 @@ void test_main(void)
 
     t_assert_eq("popf/pushf arithmetic flags", probe[39], 0x8d7);
     t_assert_eq("popf/pushf cleared", probe[40], 0x2);
-    t_assert_eq("popf/pushf DF IOPL NT AC", probe[41], 0x47ed7);
+    t_assert_eq("popf/pushf DF IOPL NT AC", probe[41], 0x47cd7);
     t_assert_eq("popf reserved bits", probe[42], 0x2);
     t_assert_eq("popfw keeps the high half", probe[43], 0x2);
     t_assert_eq("lahf", probe[44], 0xd700);
