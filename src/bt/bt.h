@@ -51,9 +51,10 @@ void bt__enter(struct machine *m, void *pc);
 
 struct mem_fault;
 
-/* Host entry for the guest instruction at the vCPU's CS:EIP, translating if needed.
- * Returns NULL if fetching the instruction faults (*f says how). */
-void *bt__lookup(struct machine *m, struct mem_fault *f);
+/* Host entry for the guest instruction at the vCPU's CS:EIP, translating if needed; mode
+ * is bt__mode() of the vCPU as it is. Returns NULL if fetching the instruction faults (*f
+ * says how). */
+void *bt__lookup(struct machine *m, uint32_t mode, struct mem_fault *f);
 
 /* After an exit at a patchable branch (vcpu->exit_pc != 0), link it to target. */
 void bt__chain(struct machine *m, uint64_t site, void *target);

@@ -83,15 +83,18 @@ struct lookup_entry {
     uint64_t host;         /* block entry, or the miss stub */
 };
 
-/* The set of eip in a lookup table (two entries each): its low 16 bits plus 9 times bits
- * 16-23, as the inline sequence in stubs.c computes it. The low bits alone (and any hash
- * that leaves bits 0-7 to them) made targets 64 KiB apart with the same alignment share a
- * slot: in a kernel the size of Linux's, whose functions start 16-byte aligned, nearly
- * every lookup miss of a fork was two hot targets evicting each other. Two ways absorb the
- * pairs any hash leaves (with a randomized kernel base, a different pair every boot). */
+/* The set of eip in a lookup table (two entries each): its low 16 bits plus 9 times the
+ * 16-bit value bits 16-23 << 8 | bits 24-31 (what BSWAP leaves in the low half), as the
+ * inline sequence in stubs.c computes it. The low bits alone made targets 64 KiB apart
+ * with the same alignment share a slot: in a kernel the size of Linux's, whose functions
+ * start 16-byte aligned, nearly every lookup miss of a fork was two hot targets evicting
+ * each other. Two ways absorb the pairs any hash leaves (with a randomized kernel base, a
+ * different pair every boot). */
 static inline uint32_t lookup_set(uint32_t eip)
 {
-    return (eip + ((eip >> 16) & 0xffu) * 9u) & ((1u << LOOKUP_BITS) - 1);
+    uint32_t high = ((eip >> 8) & 0xff00u) | eip >> 24;
+
+    return (eip + high * 9u) & ((1u << LOOKUP_BITS) - 1);
 }
 
 /* The offsets within one linear page that a lookup table has entries for. */
@@ -144,6 +147,7 @@ struct bt {
     struct page_list *pages[1024]; /* guest-physical page -> blocks, hashed */
 
     struct lookup_table tables[LOOKUP_TABLES];
+    struct lookup_table *recent[4]; /* the tables tc__table() returned last, newest first */
     uint64_t stamp;
     uint64_t generation;     /* flushes so far */
 

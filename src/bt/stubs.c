@@ -89,11 +89,12 @@ static void emit_lookup(struct emitter *e, struct bt *bt)
 {
     uint8_t *hit1[2], *hit2[2], *none;
 
-    /* r10d = lookup_set(eip) (internal.h), without touching the flags: bits 16-23 come
-     * down through memory (no flag-free shift does it) */
-    emit_store32(e, T_VAL, H_R15, OFF(scratch) + 12);
-    emit_op_mem(e, false, (const uint8_t[]){0x0f, 0xb6}, 2, T_TMP, H_R15,
-                OFF(scratch) + 14);                   /* movzx r11d, byte [eip bits 16-23] */
+    /* r10d = lookup_set(eip) (internal.h), without touching the flags: BSWAP brings bits
+     * 16-31 down (no flag-free shift does; a store and a byte load did, at the price of a
+     * store-to-load forward on every lookup) */
+    emit_mov_rr(e, false, T_TMP, T_VAL);
+    emit_bytes(e, (const uint8_t[]){0x41, 0x0f, 0xcb}, 3);       /* bswap r11d */
+    emit_movzx16(e, T_TMP, T_TMP);                    /* r11d = bits 16-23 << 8 | bits 24-31 */
     emit_lea32(e, T_TMP, T_TMP, T_TMP, 8, 0);         /* r11d *= 9 */
     emit_movzx16(e, T_ADDR, T_VAL);
     emit_lea32(e, T_ADDR, T_ADDR, T_TMP, 1, 0);       /* r10d = low half + 9 * bits 16-23 */

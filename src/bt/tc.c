@@ -161,16 +161,35 @@ void tc__table_clear(struct bt *bt, struct lookup_table *t)
     memset(t->pages4m, 0, sizeof(t->pages4m));
 }
 
+static struct lookup_table *recent(struct bt *bt, struct lookup_table *t)
+{
+    int i = 0;
+
+    while (i < 3 && bt->recent[i] != t)
+        i++;
+    for (; i > 0; i--)
+        bt->recent[i] = bt->recent[i - 1];
+    bt->recent[0] = t;
+    t->stamp = ++bt->stamp;
+    return t;
+}
+
 struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, uint32_t cr3)
 {
     struct lookup_table *victim = &bt->tables[0];
 
+    /* A system call goes back and forth between user and kernel mode, each with its table
+     * and its global pages' table: those four first, before a scan that touches a cache
+     * line per table. */
+    for (int i = 0; i < 4; i++) {
+        struct lookup_table *t = bt->recent[i];
+        if (t && t->mode == mode && t->cs_base == cs_base && t->cr3 == cr3)
+            return recent(bt, t);
+    }
     for (int i = 0; i < LOOKUP_TABLES; i++) {
         struct lookup_table *t = &bt->tables[i];
-        if (t->mode == mode && t->cs_base == cs_base && t->cr3 == cr3) {
-            t->stamp = ++bt->stamp;
-            return t;
-        }
+        if (t->mode == mode && t->cs_base == cs_base && t->cr3 == cr3)
+            return recent(bt, t);
         if (t->stamp < victim->stamp)
             victim = t;
     }
@@ -181,8 +200,7 @@ struct lookup_table *tc__table(struct bt *bt, uint32_t mode, uint32_t cs_base, u
     victim->mode = mode;
     victim->cs_base = cs_base;
     victim->cr3 = cr3;
-    victim->stamp = ++bt->stamp;
-    return victim;
+    return recent(bt, victim);
 }
 
 void bt__flush(struct machine *m)
@@ -236,11 +254,11 @@ static void choose_tables(struct machine *m, uint32_t mode, uint32_t cs_base, ui
     c->lookup_global = *g ? (*g)->tab : NULL;
 }
 
-void *bt__lookup(struct machine *m, struct mem_fault *f)
+void *bt__lookup(struct machine *m, uint32_t mode, struct mem_fault *f)
 {
     struct vcpu *c = m->cpu;
     struct bt *bt = m->bt;
-    uint32_t mode = bt__mode(c), cs_base = c->seg[SEG_CS].base, lin = cs_base + c->eip;
+    uint32_t cs_base = c->seg[SEG_CS].base, lin = cs_base + c->eip;
     uint32_t cr3 = (c->cr0 & CR0_PG) ? c->cr3 & 0xfffff000u : 0, phys;
     struct lookup_table *t, *g;
     struct block *b;

@@ -428,7 +428,7 @@ int machine__run(struct machine *m)
                 STAT_INC(cpu_mode_switches);
             last_mode = mode;
             mmu__sync(m);
-            pc = bt__lookup(m, &mf);
+            pc = bt__lookup(m, mode, &mf);
             link_pending = false;
             if (!pc) {
                 /* The instruction fetch faulted. */

@@ -186,6 +186,32 @@ START_TEST(lookup_targets_64k_apart_both_stay)
 }
 END_TEST
 
+START_TEST(lookup_finds_targets_above_16_mib)
+{
+    /* The set index takes bits 16-31 of the target (BSWAP in the inline lookup, the same
+     * sum in lookup_set()): targets whose top byte is not zero must hit there too, not
+     * leave the TC at every call and return. */
+    static const uint8_t ret1[] = {0x40, 0xc3}; /* inc eax; ret */
+    const uint32_t t[2] = {0x1230010, 0x1ff0020};
+    uint64_t lookups;
+
+    for (int i = 0; i < 2; i++)
+        memcpy(fx->ram + t[i], ret1, sizeof(ret1));
+    lookups = stats.bt_lookups;
+    RUN(0x31, 0xc0,                           /* xor eax, eax */
+        0xb9, 100, 0, 0, 0,                   /* mov ecx, 100 */
+        0xbb, 0x10, 0x00, 0x23, 0x01,         /* L: mov ebx, t0 */
+        0xff, 0xd3,                           /* call ebx */
+        0xbb, 0x20, 0x00, 0xff, 0x01,         /* mov ebx, t1 */
+        0xff, 0xd3,                           /* call ebx */
+        0x49,                                 /* dec ecx */
+        0x75, 0xef,                           /* jnz L */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 200);
+    ck_assert_uint_le(stats.bt_lookups, lookups + 20); /* of 400 */
+}
+END_TEST
+
 START_TEST(stack_esp_forms)
 {
     RUN(0x68, 0x11, 0x11, 0x11, 0x11,  /* push 0x11111111 */
@@ -614,6 +640,7 @@ static Suite *suite(void)
     tcase_add_test(tc, call_ret_push_pop);
     tcase_add_test(tc, indirect_branches_keep_flags);
     tcase_add_test(tc, lookup_targets_64k_apart_both_stay);
+    tcase_add_test(tc, lookup_finds_targets_above_16_mib);
     tcase_add_test(tc, stack_esp_forms);
     tcase_add_test(tc, self_modifying_code);
     tcase_add_test(tc, straddling_the_top_of_memory);
