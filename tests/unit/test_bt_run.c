@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bt/bt.h"
+#include "bt/internal.h"
 #include "fixture.h"
 #include "monitor/stats.h"
 
@@ -183,6 +184,43 @@ START_TEST(lookup_targets_64k_apart_both_stay)
     ck_assert_uint_eq(reg(R_EAX), 300);
     /* 3 calls and 3 returns: each target misses once (600 lookups in all) */
     ck_assert_uint_le(stats.bt_lookups, lookups + 30);
+}
+END_TEST
+
+START_TEST(a_cleared_lookup_table_keeps_no_entry)
+{
+    /* Clearing a table walks the targets it recorded instead of sweeping all 2 MiB: every
+     * entry fill() made must be among them, or a jump would land in a flushed TC. */
+    static const uint8_t ret1[] = {0x40, 0xc3}; /* inc eax; ret */
+    const uint32_t t[3] = {0x140010, 0x1230010, 0x1240fff};
+    struct bt *bt;
+    size_t live = 0;
+
+    for (int i = 0; i < 3; i++)
+        memcpy(fx->ram + t[i], ret1, sizeof(ret1));
+    RUN(0x31, 0xc0,                           /* xor eax, eax */
+        0xb9, 10, 0, 0, 0,                    /* mov ecx, 10 */
+        0xbb, 0x10, 0x00, 0x14, 0x00,         /* L: mov ebx, t0 */
+        0xff, 0xd3,                           /* call ebx */
+        0xbb, 0x10, 0x00, 0x23, 0x01,         /* mov ebx, t1 */
+        0xff, 0xd3,                           /* call ebx */
+        0xbb, 0xff, 0x0f, 0x24, 0x01,         /* mov ebx, t2 (its block runs onto the next page) */
+        0xff, 0xd3,                           /* call ebx */
+        0x49,                                 /* dec ecx */
+        0x75, 0xe8,                           /* jnz L */
+        0xf4);
+    ck_assert_uint_eq(reg(R_EAX), 30);
+    bt = fx->bt;
+    for (int i = 0; i < LOOKUP_TABLES; i++)
+        for (size_t k = 0; bt->tables[i].mode != ~0u && k < (2u << LOOKUP_BITS); k++)
+            live += bt->tables[i].tab[k].host != (uint64_t)bt->lookup_miss;
+    ck_assert_uint_ge(live, 4); /* the three targets and the returns */
+    bt__flush(fx);
+    for (int i = 0; i < LOOKUP_TABLES; i++)
+        for (size_t k = 0; bt->tables[i].mode != ~0u && k < (2u << LOOKUP_BITS); k++) {
+            ck_assert_uint_eq(bt->tables[i].tab[k].host, (uint64_t)bt->lookup_miss);
+            ck_assert_uint_eq(bt->tables[i].tab[k].neg_eip, 1);
+        }
 }
 END_TEST
 
@@ -641,6 +679,7 @@ static Suite *suite(void)
     tcase_add_test(tc, indirect_branches_keep_flags);
     tcase_add_test(tc, lookup_targets_64k_apart_both_stay);
     tcase_add_test(tc, lookup_finds_targets_above_16_mib);
+    tcase_add_test(tc, a_cleared_lookup_table_keeps_no_entry);
     tcase_add_test(tc, stack_esp_forms);
     tcase_add_test(tc, self_modifying_code);
     tcase_add_test(tc, straddling_the_top_of_memory);
