@@ -181,7 +181,7 @@ static void dump_fpu(const struct vcpu *c, FILE *f)
 
     /* QEMU prints one bit per register, set when it holds a value: the abridged tag. */
     fprintf(f, "FCW=%04x FSW=%04x [ST=%d] FTW=%02x MXCSR=%08x\n", fx16(fx, 0), fsw, (fsw >> 11) & 7,
-            ftw_abridged, fx32(fx, 24));
+            ftw_abridged, fx32(fx, FXSAVE_MXCSR));
     for (i = 0; i < 8; i++) {
         int off = 32 + 16 * i;
         uint64_t mant = (uint64_t)fx32(fx, off) | (uint64_t)fx32(fx, off + 4) << 32;
@@ -190,7 +190,7 @@ static void dump_fpu(const struct vcpu *c, FILE *f)
         fputc((i & 1) ? '\n' : ' ', f);
     }
     for (i = 0; i < 8; i++) {
-        int off = 160 + 16 * i;
+        int off = FXSAVE_XMM + 16 * i;
 
         fprintf(f, "XMM%02d=%08x%08x%08x%08x", i, fx32(fx, off + 12), fx32(fx, off + 8),
                 fx32(fx, off + 4), fx32(fx, off));
