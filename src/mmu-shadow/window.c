@@ -407,6 +407,40 @@ static void uses_entry(struct machine *m, uint32_t pte_gpa)
 
 #define PREFETCH_PAGES 64u /* a hidden fault also maps the rest of this aligned group */
 
+/* Map run_len pages at run_lin (memfd from run_gpa) in one mmap, then write-protect the
+ * pages in ro[] that the guest may write but tracing may not (page tables, code): in the
+ * middle of a run, one mprotect instead of splitting it into three mmaps (a page table
+ * among the kernel's direct-mapped pages was two thirds of the mmaps of an exec). No guest
+ * store can come in between: only the vCPU runs guest code, and it is here. */
+static void map_run(struct machine *m, struct window *w, uint32_t run_lin, uint32_t run_gpa,
+                    uint32_t run_len, int prot, const uint32_t *ro, int nro)
+{
+    struct mmu *mmu = m->mmu;
+
+    if (map_fixed(w->base + run_lin, run_len * PAGE, prot, m->ram_fd, run_gpa) < 0)
+        return;
+    for (int k = 0; k < nro; k++) {
+        uint64_t rest = (uint64_t)run_lin + (uint64_t)run_len * PAGE - ro[k];
+        if (mprotect(w->base + ro[k], PAGE, PROT_READ) == 0) {
+            charge(mmu, w, 2);
+            continue;
+        }
+        /* Out of VMAs: the page and the rest of the run not mapped at all, never writable. */
+        if (mmap(w->base + ro[k], rest, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+            die("cannot take back a shadow mapping: %s", strerror(errno));
+        run_len = (ro[k] - run_lin) / PAGE;
+        break;
+    }
+    for (uint32_t k = 0; k < run_len; k++) {
+        add_node(mmu, &mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
+                 run_lin + k * PAGE);
+        mark_present(w, run_lin + k * PAGE);
+    }
+    charge(mmu, w, 2);
+    STAT_ADD(mmu_pages_mapped, run_len);
+}
+
 /* Map the neighbours of a page just mapped, in as few mmap calls as possible: those not
  * mapped yet whose entries the guest has already marked accessed (so no A bit is owed) and
  * that plain RAM backs. Writable only when dirty, as for the faulting page. (Mapping a page
@@ -416,12 +450,13 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage, bool s
 {
     struct mmu *mmu = m->mmu;
     uint32_t first = lpage & ~(PREFETCH_PAGES * PAGE - 1);
-    uint32_t run_lin = 0, run_gpa = 0, run_len = 0;
-    int run_prot = 0;
+    uint32_t run_lin = 0, run_gpa = 0, run_len = 0, ro[PREFETCH_PAGES];
+    int run_prot = 0, nro = 0;
 
     for (uint32_t i = 0; i <= PREFETCH_PAGES; i++) {
         uint32_t lin = first + i * PAGE, gpa = 0;
         int prot = 0;
+        bool protect = false;
         struct walk wk;
 
         if (i < PREFETCH_PAGES && (self || lin != lpage) && !is_present(w, lin) &&
@@ -430,24 +465,18 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage, bool s
             gpa = wk.gpa & ~(PAGE - 1);
             if (e && (*e & PTE_A) && page_is_ram(m, gpa)) {
                 prot = PROT_READ;
-                if (wk.writable && wk.dirty && !protected_page(mmu, gpa / PAGE) &&
-                    page_ram_writable(m, gpa))
+                if (wk.writable && wk.dirty && page_ram_writable(m, gpa)) {
                     prot |= PROT_WRITE;
+                    protect = protected_page(mmu, gpa / PAGE);
+                }
                 if (!wk.large)
                     uses_entry(m, wk.pte_gpa);
             }
         }
         if (run_len && (!prot || prot != run_prot || gpa != run_gpa + run_len * PAGE)) {
-            if (map_fixed(w->base + run_lin, run_len * PAGE, run_prot, m->ram_fd, run_gpa) == 0) {
-                for (uint32_t k = 0; k < run_len; k++)
-                    add_node(mmu, &mmu->maps[run_gpa / PAGE + k], (unsigned)(w - mmu->win), w->gen,
-                             run_lin + k * PAGE);
-                for (uint32_t k = 0; k < run_len; k++)
-                    mark_present(w, run_lin + k * PAGE);
-                charge(mmu, w, 2);
-                STAT_ADD(mmu_pages_mapped, run_len);
-            }
+            map_run(m, w, run_lin, run_gpa, run_len, run_prot, ro, nro);
             run_len = 0;
+            nro = 0;
         }
         if (!prot)
             continue;
@@ -456,6 +485,8 @@ static void prefetch(struct machine *m, struct window *w, uint32_t lpage, bool s
             run_gpa = gpa;
             run_prot = prot;
         }
+        if (protect)
+            ro[nro++] = lin;
         run_len++;
     }
 }
@@ -536,6 +567,17 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
             unsync__try(m, pn);
         if (write && (protected_page(mmu, pn) || !page_ram_writable(m, gpage)))
             return MMU_FAULT_EMULATE;
+        if (!is_present(w, lpage)) {
+            /* With its accessed neighbours: one run, one mmap, where it used to be the
+             * page's own and one for the run on either side of it. */
+            prefetch(m, w, lpage, true);
+            if (is_present(w, lpage)) {
+                STAT_INC(mmu_hidden_faults);
+                if (mmu->total_mapped > VMA_BUDGET)
+                    over_budget(m);
+                return MMU_FAULT_RETRY;
+            }
+        }
         prot = PROT_READ;
         if (wk.writable && wk.dirty && !protected_page(mmu, pn) && page_ram_writable(m, gpage))
             prot |= PROT_WRITE;

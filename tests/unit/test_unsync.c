@@ -395,6 +395,31 @@ END_TEST
 
 /* A #PF handler that makes the page present and returns with IRET: the page is mapped at
  * the IRET, and the retried access takes no host fault of its own. */
+START_TEST(table_page_inside_a_prefetched_run_stays_traced)
+{
+    /* A hidden fault maps its accessed neighbours in one run and then write-protects the
+     * page tables among them (PD and PT lie in the same 64-page group as 0x20000 here).
+     * A store to the PT through that mapping must still be seen: the changed entry takes
+     * effect at INVLPG. */
+    struct prog p = {0};
+    uint64_t unsyncs = stats.mmu_unsyncs, hits = stats.mmu_trace_hits;
+
+    for (uint32_t i = 0; i < 0x40; i++)
+        *ram32(PT + 4 * i) |= PTE_A | PTE_D;
+    *ram32(0x200000) = 0x11111111;
+    *ram32(0x204000) = 0x22222222;
+    load(&p, 0x200000);                       /* mapped (and PT traced) */
+    load(&p, 0x20000);                        /* maps the group of PD and PT */
+    store(&p, PT + 0x200 * 4, 0x204000 | PTE_P | PTE_RW);
+    invlpg(&p, 0x200000);
+    load(&p, 0x200000);
+    save_eax(&p, 0x208000);
+    ck_assert_int_eq(run(&p), RUN_HALTED);
+    ck_assert_uint_eq(*ram32(0x208000), 0x22222222);
+    ck_assert_uint_gt(stats.mmu_unsyncs + stats.mmu_trace_hits, unsyncs + hits);
+}
+END_TEST
+
 START_TEST(page_made_present_by_the_handler_is_mapped_at_iret)
 {
     static const uint64_t gdt[3] = {0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
@@ -552,6 +577,7 @@ static Suite *suite(void)
     tcase_add_test(tc, page_directory_writes_stay_traced);
     tcase_add_test(tc, other_directory_rewritten_keeps_its_window);
     tcase_add_test(tc, prefetch_maps_only_what_is_missing);
+    tcase_add_test(tc, table_page_inside_a_prefetched_run_stays_traced);
     tcase_add_test(tc, vma_budget_recounts_before_dropping_windows);
     tcase_add_test(tc, page_made_present_by_the_handler_is_mapped_at_iret);
     tcase_add_test(tc, other_directory_change_applies_at_its_load);
