@@ -567,16 +567,13 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
             unsync__try(m, pn);
         if (write && (protected_page(mmu, pn) || !page_ram_writable(m, gpage)))
             return MMU_FAULT_EMULATE;
+        /* With its accessed neighbours: one run, one mmap, where it used to be the page's
+         * own and one for the run on either side of it. (Not when it is mapped already,
+         * read-only, and this is its first write.) */
         if (!is_present(w, lpage)) {
-            /* With its accessed neighbours: one run, one mmap, where it used to be the
-             * page's own and one for the run on either side of it. */
             prefetch(m, w, lpage, true);
-            if (is_present(w, lpage)) {
-                STAT_INC(mmu_hidden_faults);
-                if (mmu->total_mapped > VMA_BUDGET)
-                    over_budget(m);
-                return MMU_FAULT_RETRY;
-            }
+            if (is_present(w, lpage))
+                goto mapped;
         }
         prot = PROT_READ;
         if (wk.writable && wk.dirty && !protected_page(mmu, pn) && page_ram_writable(m, gpage))
@@ -588,8 +585,9 @@ static enum mmu_fault_result map_paged(struct machine *m, struct window *w, uint
     mark_present(w, lpage);
     charge(mmu, w, 2);
     STAT_INC(mmu_pages_mapped);
-    STAT_INC(mmu_hidden_faults);
     prefetch(m, w, lpage, false);
+mapped:
+    STAT_INC(mmu_hidden_faults);
     if (mmu->total_mapped > VMA_BUDGET)
         over_budget(m);
     return MMU_FAULT_RETRY;

@@ -157,31 +157,43 @@ START_TEST(indirect_branches_keep_flags)
 }
 END_TEST
 
+/* Put "inc eax; ret" at each of the n targets and run `rounds` times a loop that calls
+ * them all through EBX; EAX counts the calls. */
+static void call_targets(const uint32_t *t, int n, uint32_t rounds)
+{
+    static const uint8_t ret1[] = {0x40, 0xc3}; /* inc eax; ret */
+    uint8_t code[64];
+    size_t len = 0, loop;
+
+    for (int i = 0; i < n; i++)
+        memcpy(fx->ram + t[i], ret1, sizeof(ret1));
+    code[len++] = 0x31, code[len++] = 0xc0;                /* xor eax, eax */
+    code[len++] = 0xb9;                                    /* mov ecx, rounds */
+    memcpy(code + len, &rounds, 4), len += 4;
+    loop = len;
+    for (int i = 0; i < n; i++) {
+        code[len++] = 0xbb;                                /* mov ebx, t[i] */
+        memcpy(code + len, &t[i], 4), len += 4;
+        code[len++] = 0xff, code[len++] = 0xd3;            /* call ebx */
+    }
+    code[len++] = 0x49;                                    /* dec ecx */
+    code[len++] = 0x75;                                    /* jnz loop */
+    code[len] = (uint8_t)(loop - (len + 1)), len++;
+    code[len++] = 0xf4;
+    ck_assert_int_eq(run_code(code, len), RUN_HALTED);
+    ck_assert_uint_eq(reg(R_EAX), (uint32_t)n * rounds);
+}
+
 /* Indirect calls to targets whose low 16 bits are equal (64 KiB and 8 MiB apart, as hot
  * kernel functions often are) or that share a set (t0 and t1: lookup_set() is 0xc4 for
  * both) and their returns all find the inline lookup table: after the first round, no
  * exits. (A table indexed by the low bits alone, or with one way, exited on every call.) */
 START_TEST(lookup_targets_64k_apart_both_stay)
 {
-    static const uint8_t ret1[] = {0x40, 0xc3}; /* inc eax; ret */
     const uint32_t t[3] = {0x140010, 0x150007, 0x940010};
-    uint64_t lookups;
+    uint64_t lookups = stats.bt_lookups;
 
-    for (int i = 0; i < 3; i++)
-        memcpy(fx->ram + t[i], ret1, sizeof(ret1));
-    lookups = stats.bt_lookups;
-    RUN(0x31, 0xc0,                           /* xor eax, eax */
-        0xb9, 100, 0, 0, 0,                   /* mov ecx, 100 */
-        0xbb, 0x10, 0x00, 0x14, 0x00,         /* L: mov ebx, t0 */
-        0xff, 0xd3,                           /* call ebx */
-        0xbb, 0x07, 0x00, 0x15, 0x00,         /* mov ebx, t1 */
-        0xff, 0xd3,                           /* call ebx */
-        0xbb, 0x10, 0x00, 0x94, 0x00,         /* mov ebx, t2 */
-        0xff, 0xd3,                           /* call ebx */
-        0x49,                                 /* dec ecx */
-        0x75, 0xe8,                           /* jnz L */
-        0xf4);
-    ck_assert_uint_eq(reg(R_EAX), 300);
+    call_targets(t, 3, 100);
     /* 3 calls and 3 returns: each target misses once (600 lookups in all) */
     ck_assert_uint_le(stats.bt_lookups, lookups + 30);
 }
@@ -190,26 +202,13 @@ END_TEST
 START_TEST(a_cleared_lookup_table_keeps_no_entry)
 {
     /* Clearing a table walks the targets it recorded instead of sweeping all 2 MiB: every
-     * entry fill() made must be among them, or a jump would land in a flushed TC. */
-    static const uint8_t ret1[] = {0x40, 0xc3}; /* inc eax; ret */
+     * entry fill() made must be among them, or a jump would land in a flushed TC. (t2's
+     * block runs onto the next page.) */
     const uint32_t t[3] = {0x140010, 0x1230010, 0x1240fff};
     struct bt *bt;
     size_t live = 0;
 
-    for (int i = 0; i < 3; i++)
-        memcpy(fx->ram + t[i], ret1, sizeof(ret1));
-    RUN(0x31, 0xc0,                           /* xor eax, eax */
-        0xb9, 10, 0, 0, 0,                    /* mov ecx, 10 */
-        0xbb, 0x10, 0x00, 0x14, 0x00,         /* L: mov ebx, t0 */
-        0xff, 0xd3,                           /* call ebx */
-        0xbb, 0x10, 0x00, 0x23, 0x01,         /* mov ebx, t1 */
-        0xff, 0xd3,                           /* call ebx */
-        0xbb, 0xff, 0x0f, 0x24, 0x01,         /* mov ebx, t2 (its block runs onto the next page) */
-        0xff, 0xd3,                           /* call ebx */
-        0x49,                                 /* dec ecx */
-        0x75, 0xe8,                           /* jnz L */
-        0xf4);
-    ck_assert_uint_eq(reg(R_EAX), 30);
+    call_targets(t, 3, 10);
     bt = fx->bt;
     for (int i = 0; i < LOOKUP_TABLES; i++)
         for (size_t k = 0; bt->tables[i].mode != ~0u && k < (2u << LOOKUP_BITS); k++)
@@ -229,23 +228,10 @@ START_TEST(lookup_finds_targets_above_16_mib)
     /* The set index takes bits 16-31 of the target (BSWAP in the inline lookup, the same
      * sum in lookup_set()): targets whose top byte is not zero must hit there too, not
      * leave the TC at every call and return. */
-    static const uint8_t ret1[] = {0x40, 0xc3}; /* inc eax; ret */
     const uint32_t t[2] = {0x1230010, 0x1ff0020};
-    uint64_t lookups;
+    uint64_t lookups = stats.bt_lookups;
 
-    for (int i = 0; i < 2; i++)
-        memcpy(fx->ram + t[i], ret1, sizeof(ret1));
-    lookups = stats.bt_lookups;
-    RUN(0x31, 0xc0,                           /* xor eax, eax */
-        0xb9, 100, 0, 0, 0,                   /* mov ecx, 100 */
-        0xbb, 0x10, 0x00, 0x23, 0x01,         /* L: mov ebx, t0 */
-        0xff, 0xd3,                           /* call ebx */
-        0xbb, 0x20, 0x00, 0xff, 0x01,         /* mov ebx, t1 */
-        0xff, 0xd3,                           /* call ebx */
-        0x49,                                 /* dec ecx */
-        0x75, 0xef,                           /* jnz L */
-        0xf4);
-    ck_assert_uint_eq(reg(R_EAX), 200);
+    call_targets(t, 2, 100);
     ck_assert_uint_le(stats.bt_lookups, lookups + 20); /* of 400 */
 }
 END_TEST
